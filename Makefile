@@ -1,0 +1,46 @@
+# Two commands do all the set-up on a fresh machine (python3 + pip, package registries only):
+#   make book   - build the executed book website into _build/html
+#   make test   - run every test, executing every chapter and checking the built site in a browser
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# Sphinx warnings are errors; --keep-going lists all of them before failing.
+BOOK_FLAGS ?= -W -n --keep-going
+
+.PHONY: book test test-fast browser-deps bench clean lock
+
+$(STAMP): pyproject.toml requirements-lock.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -r requirements-lock.txt
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+book: $(STAMP)
+	$(BIN)/jupyter-book build . $(BOOK_FLAGS)
+	@echo "Book built: open _build/html/index.html"
+
+# Debian's chromium + chromedriver for the browser test of the built site (root + apt only;
+# elsewhere the browser tests skip with a reason, and fail in CI).
+browser-deps:
+	@if ! command -v chromedriver >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		echo "installing Debian chromium + chromium-driver for the browser test"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	fi
+
+test: $(STAMP) browser-deps
+	$(BIN)/python -m pytest tests
+
+# Unit tests only (no book build), for quick iterations.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest tests -m "not book"
+
+bench: $(STAMP)
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf _build
+
+# Regenerate the exact pins from a working environment (authors only).
+lock: $(STAMP)
+	$(BIN)/python -m pip freeze --exclude-editable | sed -e 's/^torch==\([0-9.]*\)+cpu/torch==\1/' > requirements-lock.txt

@@ -1,0 +1,57 @@
+"""The environment files agree: pyproject.toml (ranges), environment.yml (conda/Binder) and the exact CI pins."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pyproject_requirements() -> list[Requirement]:
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    reqs = list(meta["dependencies"])
+    for extra in meta["optional-dependencies"].values():
+        reqs += extra
+    return [Requirement(r) for r in reqs]
+
+
+def environment_requirements() -> list[Requirement]:
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+    return [Requirement(r) for r in pip if not r.startswith("-e")]
+
+
+def lock_versions() -> dict[str, Version]:
+    out = {}
+    for line in (ROOT / "requirements-lock.txt").read_text().splitlines():
+        m = re.match(r"^([A-Za-z0-9_.\-]+)==([^\s;]+)", line)
+        if m:
+            out[canonicalize_name(m.group(1))] = Version(m.group(2))
+    return out
+
+
+def test_environment_yml_names_the_same_packages_as_pyproject():
+    py = {canonicalize_name(r.name): str(r.specifier) for r in pyproject_requirements()}
+    env = {canonicalize_name(r.name): str(r.specifier) for r in environment_requirements()}
+    assert env == py
+
+
+def test_lock_pins_every_requirement_within_its_range():
+    lock = lock_versions()
+    for req in pyproject_requirements():
+        name = canonicalize_name(req.name)
+        assert name in lock, f"{req.name} is not pinned in requirements-lock.txt"
+        assert req.specifier.contains(lock[name], prereleases=True), f"lock pins {name}=={lock[name]}, outside {req}"
+
+
+def test_torch_is_pinned_to_the_cpu_build_on_disk_and_ranged_for_colab():
+    assert str(lock_versions()["torch"]) == "2.13.0"
+    torch_req = next(r for r in pyproject_requirements() if r.name == "torch")
+    assert "==" not in str(torch_req.specifier), "the library must not pin torch exactly (Colab ships its own)"
