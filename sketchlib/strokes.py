@@ -36,6 +36,16 @@ def _as_float(a: np.ndarray) -> np.ndarray:
     return a if a.dtype in (np.float32, np.float64) else a.astype(np.float32)
 
 
+def _asarray(x, where: str) -> np.ndarray:
+    """``np.asarray`` that names the sketch when the input is ragged; a torch tensor is detached first."""
+    if hasattr(x, "detach"):  # a torch tensor (duck-typed: this module never imports torch)
+        x = x.detach().cpu().numpy()
+    try:
+        return np.asarray(x)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{where}: not a rectangular array of numbers ({exc})") from exc
+
+
 def _check_numeric(a: np.ndarray, where: str) -> None:
     if a.dtype == bool or not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
         raise ValueError(f"{where}: expected real numbers, got dtype {a.dtype}")
@@ -55,7 +65,7 @@ def validate_stroke3(sketch, index=None, max_len: int | None = None) -> np.ndarr
     in the message.
     """
     where = _where(index)
-    a = np.asarray(sketch)
+    a = _asarray(sketch, where)
     _check_numeric(a, where)
     if a.ndim != 2 or a.shape[1] != 3:
         raise ValueError(f"{where}: stroke-3 must have shape [N, 3], got {list(a.shape)}")
@@ -66,7 +76,7 @@ def validate_stroke3(sketch, index=None, max_len: int | None = None) -> np.ndarr
     bad = (pen != 0) & (pen != 1)
     if bad.any():
         row = int(np.argmax(bad))
-        raise ValueError(f"{where}: pen value {pen[row]!r} at row {row}; stroke-3 pen must be 0 or 1")
+        raise ValueError(f"{where}: pen value {pen[row].item()!r} at row {row}; stroke-3 pen must be 0 or 1")
     if max_len is not None and a.shape[0] > max_len:
         raise ValueError(f"{where}: {a.shape[0]} points is longer than N_max = {max_len}")
     return _as_float(a)
@@ -75,7 +85,7 @@ def validate_stroke3(sketch, index=None, max_len: int | None = None) -> np.ndarr
 def validate_stroke5(sketch, index=None) -> np.ndarray:
     """Check a stroke-5 array ``[N, 5]``: finite offsets and a one-hot pen state on every row."""
     where = _where(index)
-    a = np.asarray(sketch)
+    a = _asarray(sketch, where)
     _check_numeric(a, where)
     if a.ndim != 2 or a.shape[1] != 5:
         raise ValueError(f"{where}: stroke-5 must have shape [N, 5], got {list(a.shape)}")
@@ -109,11 +119,19 @@ def stroke3_to_stroke5(sketch, max_len: int | None = None, index=None) -> np.nda
 def stroke5_to_stroke3(sketch, *, start_token: bool = True, index=None) -> np.ndarray:
     """stroke-5 -> stroke-3, cut at the first p3 row (the rows after it are padding).
 
-    With ``start_token=True`` (the layout :func:`stroke3_to_stroke5` returns) row 0 is S_0 and is
-    skipped. The result may have 0 rows when the very first point is p3.
+    With ``start_token=True`` (the layout :func:`stroke3_to_stroke5` returns) row 0 must be S_0 and
+    is skipped; anything else there raises ``ValueError`` rather than silently dropping a real point.
+    The result may have 0 rows when the very first point is p3 (the reference's
+    ``to_normal_strokes`` returns the whole array in that case; an empty sketch is the honest answer).
     """
     s5 = validate_stroke5(sketch, index=index)
     if start_token:
+        if s5.shape[0] == 0 or not np.array_equal(s5[0], START_TOKEN):
+            first = s5[0].tolist() if s5.shape[0] else "nothing"
+            raise ValueError(
+                f"{_where(index)}: start_token=True but row 0 is {first}, not S_0 = (0, 0, 1, 0, 0); "
+                "pass start_token=False for a stroke-5 array without the start token"
+            )
         s5 = s5[1:]
     ends = np.flatnonzero(s5[:, 4] == 1)
     n = int(ends[0]) if ends.size else s5.shape[0]
@@ -134,7 +152,7 @@ def lines_to_stroke3(lines: Sequence, origin=(0.0, 0.0), index=None) -> np.ndarr
         raise ValueError(f"{where}: no strokes")
     pts, lift = [], []
     for k, line in enumerate(lines):
-        a = np.asarray(line)
+        a = _asarray(line, f"{where}, stroke {k}")
         _check_numeric(a, f"{where}, stroke {k}")
         if a.ndim != 2 or a.shape[1] != 2:
             raise ValueError(f"{where}, stroke {k}: a polyline must have shape [n, 2], got {list(a.shape)}")
@@ -224,6 +242,8 @@ def normalize(sketches: Sequence, scale: float) -> list[np.ndarray]:
 
 def augment_scale(sketch, factor: float = 0.15, rng: np.random.Generator | None = None) -> np.ndarray:
     """Scale x and y independently by U(1 - factor, 1 + factor) (training-time augmentation)."""
+    if not 0.0 <= factor < 1.0:
+        raise ValueError(f"augment_scale: factor must be in [0, 1), got {factor}")
     rng = np.random.default_rng() if rng is None else rng
     s3 = validate_stroke3(sketch).copy()
     sx, sy = rng.uniform(1.0 - factor, 1.0 + factor, size=2)
@@ -235,11 +255,15 @@ def augment_scale(sketch, factor: float = 0.15, rng: np.random.Generator | None 
 def augment_drop(sketch, prob: float = 0.10, rng: np.random.Generator | None = None) -> np.ndarray:
     """Drop interior points of strokes with probability ``prob``, as the reference's ``augment_strokes``.
 
-    A point is only a candidate when it and the previously kept point are both pen-down and it is
-    at least the fourth point of its run; a stroke's first points and its pen-lift point are never
-    dropped. The dropped offset is added to the previous kept point, so the total displacement and
-    the absolute position of every pen-lift point are unchanged.
+    A row is only a candidate when it and the previously kept row are both pen-down and it is at
+    least the fourth row of its stroke; a stroke's first three rows and its pen-lift row are never
+    dropped. The dropped offset is added to the previous kept row, which therefore moves to where
+    the dropped point was: in absolute positions the first two points of every stroke, its last
+    point, every pen-lift point and the total displacement are unchanged, and every kept position
+    is one of the original ones. One uniform is drawn per row, as the reference's loop does.
     """
+    if not 0.0 <= prob <= 1.0:
+        raise ValueError(f"augment_drop: prob must be in [0, 1], got {prob}")
     rng = np.random.default_rng() if rng is None else rng
     s3 = validate_stroke3(sketch)
     u = rng.random(s3.shape[0])
@@ -263,6 +287,8 @@ def pad_batch(sketches: Sequence, max_len: int) -> tuple[np.ndarray, np.ndarray]
     """
     if len(sketches) == 0:
         raise ValueError("pad_batch: no sketches")
+    if isinstance(max_len, bool) or not isinstance(max_len, (int, np.integer)) or max_len < 1:
+        raise ValueError(f"pad_batch: max_len must be a positive integer, got {max_len!r}")
     batch = np.empty((len(sketches), max_len + 1, 5), dtype=np.float32)
     lengths = np.empty(len(sketches), dtype=np.int64)
     for i, s in enumerate(sketches):

@@ -55,3 +55,19 @@ def test_torch_is_pinned_to_the_cpu_build_on_disk_and_ranged_for_colab():
     assert str(lock_versions()["torch"]) == "2.13.0"
     torch_req = next(r for r in pyproject_requirements() if r.name == "torch")
     assert "==" not in str(torch_req.specifier), "the library must not pin torch exactly (Colab ships its own)"
+
+
+def test_publishing_workflow_builds_with_make_book_and_deploys_the_html():
+    wf = yaml.safe_load((ROOT / ".github" / "workflows" / "publish-book.yml").read_text())
+    steps = wf["jobs"]["build"]["steps"]
+    assert any(s.get("run") == "make book" for s in steps)
+    upload = next(s for s in steps if str(s.get("uses", "")).startswith("actions/upload-pages-artifact"))
+    assert upload["with"]["path"] == "_build/html"
+    assert any(str(s.get("uses", "")).startswith("actions/deploy-pages") for s in wf["jobs"]["deploy"]["steps"])
+
+
+def test_ci_entry_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "make test" in readme and "make book" in readme
+    assert "make test" in ci
