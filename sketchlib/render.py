@@ -175,12 +175,33 @@ def draw(
     return ax
 
 
+_NOTEBOOK_DISPLAY_READY = False
+
+
+def _enable_notebook_display() -> None:
+    """Inside IPython, resolve pyplot's backend once: that registers the inline backend's PNG
+    formatter for Figure objects, without which a Figure returned as a cell's value prints only as
+    text (``<Figure size ...>``) in a kernel where nothing has touched pyplot yet."""
+    import sys
+
+    ipython = sys.modules.get("IPython")
+    if ipython is None or ipython.get_ipython() is None:
+        return
+    import matplotlib.pyplot as plt
+
+    backend = plt.get_backend()
+    if "inline" in backend and not _NOTEBOOK_DISPLAY_READY:
+        plt.switch_backend(backend)  # imports the backend module, whose import registers the formatter
+        globals()["_NOTEBOOK_DISPLAY_READY"] = True
+
+
 def _new_figure(figsize, dpi=100):
     """A Figure with an Agg canvas, NOT registered with pyplot: no global state, freed when unused,
     and shown exactly once when it is a notebook cell's value."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    _enable_notebook_display()
     fig = Figure(figsize=figsize, dpi=dpi, facecolor="white")
     FigureCanvasAgg(fig)
     return fig

@@ -311,3 +311,17 @@ def test_save_gif_valid_and_atomic(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dashes.gif"]
     with pytest.raises(ValueError, match="must end in .gif"):
         R.save_gif(TWO_DASHES, tmp_path / "x.png")
+
+
+def test_a_grid_returned_by_a_notebook_cell_is_shown_as_an_image():
+    """In a fresh kernel that never touched pyplot, a Figure from draw_grid must display as PNG."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        "import numpy as np\nfrom sketchlib import render\n"
+        "render.draw_grid([np.array([[1.0, 1.0, 0.0], [2.0, 2.0, 1.0]])], titles=['a'])")]
+    NotebookClient(nb, kernel_name="python3", timeout=120).execute()
+    kinds = [k for out in nb.cells[0].outputs for k in out.get("data", {})]
+    assert "image/png" in kinds, kinds

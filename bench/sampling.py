@@ -1,0 +1,77 @@
+"""Sampling latency: one sketch of N steps and a batch of 64, plain step loop vs the fused fast step.
+
+The decoder's p3 logit is pushed to -1e4 so every sketch runs the full N steps (a trained model
+would stop earlier; this measures the worst case the z-sliders must handle).
+
+    python bench/sampling.py --size small        # CI smoke test
+    python bench/sampling.py --size full         # 512-unit decoder, 250 steps (the issue's CPU targets)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import RESULTS, machine, print_table, time_it, write_json  # noqa: E402
+
+from sketchlib.config import HParams  # noqa: E402
+from sketchlib.model import SketchRNN  # noqa: E402
+from sketchlib.sample import sample  # noqa: E402
+
+SIZES = {
+    "small": dict(steps=40, dec=64, enc=32, z=16, m=5, batches=(1, 8)),
+    "full": dict(steps=250, dec=512, enc=256, z=128, m=20, batches=(1, 64)),
+}
+
+
+def never_stopping_model(hp: HParams, device) -> SketchRNN:
+    torch.manual_seed(0)
+    model = SketchRNN(hp).to(device).eval()
+    with torch.no_grad():
+        model.decoder.to_y.bias[2] = -1e4  # pen logit of p3 (layout: [q_hat (3) | ...]): never end early
+    return model
+
+
+def run(size: str, device: torch.device, repeats: int) -> dict:
+    s = SIZES[size]
+    rows = []
+    for dec_model in ("lstm", "layer_norm", "hyper"):
+        hp = HParams(max_seq_len=s["steps"], enc_rnn_size=s["enc"], dec_rnn_size=s["dec"], dec_model=dec_model,
+                     z_size=s["z"], num_mixture=s["m"])
+        model = never_stopping_model(hp, device)
+        for n in s["batches"]:
+            base = None
+            for path, fast in (("plain", False), ("fast", True)):
+                g = torch.Generator().manual_seed(0)
+                fn = lambda: sample(model, n=n, temperature=0.5, generator=g, fast=fast)  # noqa: E731
+                lengths = {len(x) for x in fn()}
+                assert lengths == {s["steps"]}, f"sketches ended early: {lengths}"
+                t = time_it(fn, device, warmup=1, repeats=repeats)
+                base = base or t["median_ms"]
+                rows.append(dict(decoder=dec_model, units=s["dec"], batch=n, steps=s["steps"], path=path,
+                                 ms=t["median_ms"], min_ms=t["min_ms"], speedup_vs_plain=base / t["median_ms"]))
+    return dict(benchmark="sampling", size=size, dtype="float32", machine=machine(device), rows=rows)
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--size", choices=sorted(SIZES), default="small")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--out", type=Path, default=None)
+    a = p.parse_args(argv)
+    device = torch.device(a.device)
+    result = run(a.size, device, a.repeats)
+    result["command"] = "python bench/sampling.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    print(f"# sampling, {a.size}: {result['machine']['device']}, {result['machine']['torch_threads']} threads")
+    print_table(result["rows"], ["decoder", "units", "batch", "steps", "path", "ms", "speedup_vs_plain"])
+    write_json(a.out or RESULTS / f"sampling-{a.size}-{device.type}.json", result)
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+"""The benchmark scripts run at small sizes (CI smoke test) and write the JSON the book's page reads."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from conftest import ROOT
+
+
+def test_bench_scripts_run_small_and_record_the_machine(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "run_all.py"), "--size", "small", "--device", "cpu",
+                           "--out-dir", str(tmp_path)], capture_output=True, text=True, timeout=600,
+                          env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "| decoder | units | path | ms_per_step | speedup_vs_plain |" in proc.stdout
+    train = json.loads((tmp_path / "train_step-small.json").read_text())
+    paths = {(r["decoder"], r["path"]) for r in train["rows"]}
+    assert {("lstm", "plain"), ("lstm", "fast"), ("lstm", "native"), ("hyper", "fast"), ("layer_norm", "plain")} <= paths
+    for r in train["rows"]:
+        assert r["ms_per_step"] > 0
+    samp = json.loads((tmp_path / "sampling-small.json").read_text())
+    assert {r["batch"] for r in samp["rows"]} == {1, 8}
+    for result in (train, samp):
+        m = result["machine"]
+        assert m["torch"] and m["device"] == "cpu" and m["cpu"] and result["command"].startswith("python bench/")
+        assert result["dtype"] == "float32"
