@@ -51,7 +51,7 @@ def test_chapter_runs_in_a_fresh_venv_with_the_colab_install(tmp_path, monkeypat
 
     subprocess.run([str(py), "-m", "ipykernel", "install", "--prefix", str(env_dir), "--name", "colab-test"],
                    check=True, capture_output=True)
-    probe = subprocess.run([str(py), "-c", "import sketchlib"], capture_output=True, text=True)
+    probe = subprocess.run([str(py), "-c", "import sketchlib"], capture_output=True, text=True, cwd=tmp_path)
     assert probe.returncode != 0, "the fresh venv must not see sketchlib before the Colab cell installs it"
 
     monkeypatch.setenv("JUPYTER_PATH", str(env_dir / "share" / "jupyter"))

@@ -1,0 +1,41 @@
+"""Make docs/gallery.png, the README's picture: held-out KanjiVG characters, the shipped model's
+reconstructions of them, and new characters sampled from the prior.
+
+    python tools/readme_figure.py
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import torch  # noqa: E402
+
+from sketchlib import data, pretrained, render, sample  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> Path:
+    torch.manual_seed(0)
+    model, hp, info = pretrained.load_pretrained("kanjivg")
+    ds = data.load_dataset("kanjivg")
+    idx = list(range(0, 8 * 37, 37))  # 8 test characters, spread over the split
+    real = [ds.test[i] for i in idx]
+    labels = [ds.labels["test"][i] for i in idx] if ds.labels.get("test") else [""] * len(idx)
+    g = torch.Generator().manual_seed(1)
+    recon = sample.reconstruct(model, real, temperature=0.1, generator=g)
+    prior = sample.sample(model, n=8, temperature=0.4, generator=g)
+    titles = [f"test {c}" for c in labels] + ["reconstruction"] * 8 + ["sampled"] * 8
+    fig = render.draw_grid(real + recon + prior, titles=titles, ncols=8, cell_size=1.4)
+    out = ROOT / "docs" / "gallery.png"
+    out.parent.mkdir(exist_ok=True)
+    fig.savefig(out, dpi=90)
+    print(f"wrote {out} from {info.get('name', 'kanjivg')} (step {info.get('step')})")
+    return out
+
+
+if __name__ == "__main__":
+    main()
