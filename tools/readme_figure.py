@@ -28,7 +28,8 @@ def main() -> Path:
     g = torch.Generator().manual_seed(1)
     recon = sample.reconstruct(model, real, temperature=0.1, generator=g)
     prior = sample.sample(model, n=8, temperature=0.4, generator=g)
-    titles = [f"test {c}" for c in labels] + ["reconstruction"] * 8 + ["sampled"] * 8
+    # Code points, not the characters: matplotlib's default font has no CJK glyphs.
+    titles = [f"U+{ord(c):04X}" if c else "test" for c in labels] + ["reconstruction"] * 8 + ["sampled"] * 8
     fig = render.draw_grid(real + recon + prior, titles=titles, ncols=8, cell_size=1.4)
     out = ROOT / "docs" / "gallery.png"
     out.parent.mkdir(exist_ok=True)
