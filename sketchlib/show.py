@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import textwrap
+import types
 
 
 def source(obj) -> str:
@@ -23,7 +24,12 @@ def show_source(obj, *, title: str | None = None):
 
     Outside IPython it returns the plain text instead.
     """
-    name = title or f"{obj.__module__}.{getattr(obj, '__qualname__', getattr(obj, '__name__', ''))}".rstrip(".")
+    if title is not None:
+        name = title
+    elif isinstance(obj, types.ModuleType):
+        name = obj.__name__
+    else:
+        name = f"{obj.__module__}.{getattr(obj, '__qualname__', getattr(obj, '__name__', ''))}".rstrip(".")
     text = source(obj)
     try:
         from IPython.display import Markdown

@@ -58,3 +58,13 @@ def test_chapter_imports_sketchlib_and_ends_with_exercises(path):
     assert "sketchlib" in code
     markdown = [c.source for c in nb.cells if c.cell_type == "markdown"]
     assert markdown[-1].lstrip().startswith("## Exercises"), f"{path.name} must end with an Exercises section"
+
+
+def test_the_extra_the_colab_cell_installs_exists():
+    import re
+    import tomllib
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    wanted = re.search(r"sketchlib\[(\w+)\]", setup_cell.setup_source()).group(1)
+    assert wanted in extras
+    assert any(r.startswith("ipycanvas") for r in extras[wanted]), "the drawing canvas needs ipycanvas in Colab"

@@ -18,3 +18,11 @@ def test_source_of_builtin_is_a_clear_error():
 
     with pytest.raises(ValueError, match="no source available"):
         show.source(len)
+
+
+def test_show_source_of_a_module_is_titled_by_its_name():
+    from sketchlib import schedules
+
+    md = show.show_source(schedules)
+    assert md.data.startswith("`sketchlib.schedules`")
+    assert "def learning_rate(" in md.data
