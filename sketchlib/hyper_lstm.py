@@ -24,13 +24,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from sketchlib.layer_norm_lstm import LayerNormLSTMCell, layer_norm
-from sketchlib.lstm import glorot_uniform_, orthogonal_per_gate_, recurrent_dropout_masks
+from sketchlib.lstm import RecurrentCell, glorot_uniform_, orthogonal_per_gate_, recurrent_dropout_masks
 
 #: The state of a HyperLSTM: (h, c, ĥ, ĉ) = main [B, H] twice, hypernetwork [B, N̂] twice.
 HyperState = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
 
-class HyperLSTMCell(nn.Module):
+class HyperLSTMCell(RecurrentCell):
     """HyperLSTM cell with layer norm, as the reference's ``HyperLSTMCell(use_layer_norm=True)``.
 
     Parameters (D input, H units, N̂ hyper units, E embedding size)::
@@ -54,7 +54,7 @@ class HyperLSTMCell(nn.Module):
         self.input_size, self.hidden_size = D, H
         self.hyper_num_units, self.hyper_embedding_size = N, E
         self.forget_bias, self.dropout_keep, self.eps = float(forget_bias), float(dropout_keep), float(eps)
-        self.state_size = 2 * H + 2 * N  # [h ; c ; ĥ ; ĉ]
+        self.state_sizes = (H, H, N, N)  # (h, c, ĥ, ĉ)
         self.hyper_cell = LayerNormLSTMCell(D + H, N, forget_bias=forget_bias, dropout_keep=1.0, eps=eps)
         self.W_xh = nn.Parameter(torch.empty(D, 4 * H))
         self.W_hh = nn.Parameter(torch.empty(H, 4 * H))
@@ -84,26 +84,6 @@ class HyperLSTMCell(nn.Module):
         for shift in (self.gate_shift, self.cell_shift):
             nn.init.zeros_(shift)
         self.hyper_cell.reset_parameters()
-
-    # -- state -----------------------------------------------------------------------------
-    def zero_state(self, batch_size: int) -> HyperState:
-        h = self.W_hh.new_zeros(batch_size, self.hidden_size)
-        h_hat = self.W_hh.new_zeros(batch_size, self.hyper_num_units)
-        return h, torch.zeros_like(h), h_hat, torch.zeros_like(h_hat)
-
-    def state_from_vector(self, v: torch.Tensor) -> HyperState:
-        """Split a [B, 2H + 2N̂] vector [h ; c ; ĥ ; ĉ] into the state (h, c, ĥ, ĉ)."""
-        H, N = self.hidden_size, self.hyper_num_units
-        return tuple(part.contiguous() for part in v.split([H, H, N, N], dim=-1))
-
-    def dropout_active(self) -> bool:
-        return self.training and self.dropout_keep < 1.0
-
-    def dropout_masks(self, steps: int, batch_size: int, like: torch.Tensor) -> torch.Tensor | None:
-        """[T, B, H] recurrent dropout masks of the main cell, or None when dropout is off."""
-        if not self.dropout_active():
-            return None
-        return recurrent_dropout_masks(steps, batch_size, self.hidden_size, self.dropout_keep, like)
 
     # -- one step (the plain path) -----------------------------------------------------------
     def forward(self, x: torch.Tensor, state: HyperState, mask: torch.Tensor | None = None,
@@ -139,26 +119,6 @@ class HyperLSTMCell(nn.Module):
                          d=d.transpose(0, 1), beta=beta.transpose(0, 1))  # d [B, 8, H], beta [B, 4, H]
             return h, new_state, gates
         return h, new_state
-
-    # -- a whole sequence --------------------------------------------------------------------
-    def sequence(self, x: torch.Tensor, state: HyperState | None = None, masks: torch.Tensor | None = None,
-                 fast: bool = True):
-        """Run over x [B, T, D] from ``state`` (zeros if None) -> (h for every step [B, T, H], final state).
-
-        ``masks`` [T, B, H] fixes the recurrent dropout masks; ``fast=False`` is the plain path.
-        """
-        B, T, _ = x.shape
-        if state is None:
-            state = self.zero_state(B)
-        if masks is None:
-            masks = self.dropout_masks(T, B, x)
-        if not fast:
-            outputs = []
-            for t, x_t in enumerate(x.unbind(1)):
-                h, state = self(x_t, state, None if masks is None else masks[t])
-                outputs.append(h)
-            return torch.stack(outputs, dim=1), state
-        return self._fast_sequence(x, state, masks)
 
     def _fast_sequence(self, x: torch.Tensor, state: HyperState, masks: torch.Tensor | None):
         """The same step with fewer, larger kernels.

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sketchlib.lstm import (LSTMState, _stack, _stack_masks, _unstack, glorot_uniform_, orthogonal_per_gate_,
+from sketchlib.lstm import (LSTMState, RecurrentCell, _stack, _stack_masks, _unstack, glorot_uniform_, orthogonal_per_gate_,
                             recurrent_dropout_masks)
 
 
@@ -32,7 +32,7 @@ def layer_norm(v: torch.Tensor, gain: torch.Tensor, shift: torch.Tensor, eps: fl
     return torch.addcmul(shift, F.layer_norm(v, v.shape[-1:], eps=eps), gain)
 
 
-class LayerNormLSTMCell(nn.Module):
+class LayerNormLSTMCell(RecurrentCell):
     """LSTM cell with layer normalisation on each gate and on the cell state, as the reference's.
 
     Parameters::
@@ -55,7 +55,7 @@ class LayerNormLSTMCell(nn.Module):
             raise ValueError(f"dropout_keep is a keep probability in (0, 1], got {dropout_keep!r}")
         self.input_size, self.hidden_size = input_size, hidden_size
         self.forget_bias, self.dropout_keep, self.eps = float(forget_bias), float(dropout_keep), float(eps)
-        self.state_size = 2 * hidden_size  # [h ; c]
+        self.state_sizes = (hidden_size, hidden_size)  # (h, c)
         self.W_xh = nn.Parameter(torch.empty(input_size, 4 * hidden_size))
         self.W_hh = nn.Parameter(torch.empty(hidden_size, 4 * hidden_size))
         self.gate_gain = nn.Parameter(torch.empty(4 * hidden_size))
@@ -71,25 +71,6 @@ class LayerNormLSTMCell(nn.Module):
             nn.init.ones_(gain)
         for shift in (self.gate_shift, self.cell_shift):
             nn.init.zeros_(shift)
-
-    # -- state -----------------------------------------------------------------------------
-    def zero_state(self, batch_size: int) -> LSTMState:
-        h = self.W_hh.new_zeros(batch_size, self.hidden_size)
-        return h, torch.zeros_like(h)
-
-    def state_from_vector(self, v: torch.Tensor) -> LSTMState:
-        """Split a [B, 2H] vector [h ; c] into the state (h, c)."""
-        h, c = v.split(self.hidden_size, dim=-1)
-        return h.contiguous(), c.contiguous()
-
-    def dropout_active(self) -> bool:
-        return self.training and self.dropout_keep < 1.0
-
-    def dropout_masks(self, steps: int, batch_size: int, like: torch.Tensor) -> torch.Tensor | None:
-        """[T, B, H] recurrent dropout masks, or None when dropout is off (eval mode or keep = 1)."""
-        if not self.dropout_active():
-            return None
-        return recurrent_dropout_masks(steps, batch_size, self.hidden_size, self.dropout_keep, like)
 
     # -- one step (the plain path) -----------------------------------------------------------
     def forward(self, x: torch.Tensor, state: LSTMState, mask: torch.Tensor | None = None,
@@ -112,26 +93,6 @@ class LayerNormLSTMCell(nn.Module):
         if return_gates:
             return h, (h, c), dict(i=i, f=f, g=g, o=o, c=c, h=h)
         return h, (h, c)
-
-    # -- a whole sequence --------------------------------------------------------------------
-    def sequence(self, x: torch.Tensor, state: LSTMState | None = None, masks: torch.Tensor | None = None,
-                 fast: bool = True):
-        """Run over x [B, T, D] from ``state`` (zeros if None) -> (h for every step [B, T, H], final state).
-
-        ``masks`` [T, B, H] fixes the recurrent dropout masks; ``fast=False`` is the plain path.
-        """
-        B, T, _ = x.shape
-        if state is None:
-            state = self.zero_state(B)
-        if masks is None:
-            masks = self.dropout_masks(T, B, x)
-        if not fast:
-            outputs = []
-            for t, x_t in enumerate(x.unbind(1)):
-                h, state = self(x_t, state, None if masks is None else masks[t])
-                outputs.append(h)
-            return torch.stack(outputs, dim=1), state
-        return self._fast_sequence(x, state, masks)
 
     def _fast_sequence(self, x: torch.Tensor, state: LSTMState, masks: torch.Tensor | None):
         (out,), (state,) = LayerNormLSTMCell.stacked_fast_sequence([self], [x], [state], [masks])

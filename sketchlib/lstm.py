@@ -58,7 +58,61 @@ def recurrent_dropout_masks(steps: int, batch_size: int, hidden_size: int, keep:
     return torch.bernoulli(probs) / keep
 
 
-class LSTMCell(nn.Module):
+class RecurrentCell(nn.Module):
+    """What the LSTM, LayerNorm LSTM and HyperLSTM cells share: the state as a tuple of [B, n]
+    tensors (sizes in ``state_sizes``), recurrent dropout on the main cell's candidate, and
+    ``sequence``, which runs the plain step-by-step loop or the cell's ``_fast_sequence``.
+
+    A subclass sets ``hidden_size``, ``dropout_keep``, ``state_sizes`` and ``W_hh`` and defines
+    ``forward`` (one step) and ``_fast_sequence``.
+    """
+
+    state_sizes: tuple[int, ...]
+
+    @property
+    def state_size(self) -> int:
+        """Length of the state as one vector: what the decoder's z projection must produce."""
+        return sum(self.state_sizes)
+
+    # -- state -----------------------------------------------------------------------------
+    def zero_state(self, batch_size: int) -> tuple[torch.Tensor, ...]:
+        return tuple(self.W_hh.new_zeros(batch_size, n) for n in self.state_sizes)
+
+    def state_from_vector(self, v: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Split a [B, sum(state_sizes)] vector ([h ; c], or [h ; c ; ĥ ; ĉ]) into the state."""
+        return tuple(part.contiguous() for part in v.split(list(self.state_sizes), dim=-1))
+
+    def dropout_active(self) -> bool:
+        return self.training and self.dropout_keep < 1.0
+
+    def dropout_masks(self, steps: int, batch_size: int, like: torch.Tensor) -> torch.Tensor | None:
+        """[T, B, H] recurrent dropout masks of the main cell, or None when dropout is off (eval mode or keep = 1)."""
+        if not self.dropout_active():
+            return None
+        return recurrent_dropout_masks(steps, batch_size, self.hidden_size, self.dropout_keep, like)
+
+    # -- a whole sequence --------------------------------------------------------------------
+    def sequence(self, x: torch.Tensor, state=None, masks: torch.Tensor | None = None, fast: bool = True):
+        """Run over x [B, T, D] from ``state`` (zeros if None) -> (h for every step [B, T, H], final state).
+
+        ``masks`` [T, B, H] fixes the recurrent dropout masks (drawn here when None and training).
+        ``fast=False`` is the plain step-by-step path.
+        """
+        B, T, _ = x.shape
+        if state is None:
+            state = self.zero_state(B)
+        if masks is None:
+            masks = self.dropout_masks(T, B, x)
+        if not fast:
+            outputs = []
+            for t, x_t in enumerate(x.unbind(1)):  # unbind, not x[:, t]: slicing in the loop makes backward O(T^2)
+                h, state = self(x_t, state, None if masks is None else masks[t])
+                outputs.append(h)
+            return torch.stack(outputs, dim=1), state
+        return self._fast_sequence(x, state, masks)
+
+
+class LSTMCell(RecurrentCell):
     """LSTM cell of the reference: gates (i, g, f, o) from one matmul, forget bias, recurrent dropout.
 
     Parameters (reference names and shapes; ``x @ W`` convention)::
@@ -82,7 +136,7 @@ class LSTMCell(nn.Module):
             raise ValueError(f"dropout_keep is a keep probability in (0, 1], got {dropout_keep!r}")
         self.input_size, self.hidden_size = input_size, hidden_size
         self.forget_bias, self.dropout_keep = float(forget_bias), float(dropout_keep)
-        self.state_size = 2 * hidden_size  # [h ; c], what the decoder's z projection must produce
+        self.state_sizes = (hidden_size, hidden_size)  # (h, c)
         self.use_native = True  # fast path may use PyTorch's LSTM kernel when there is no dropout
         self.W_xh = nn.Parameter(torch.empty(input_size, 4 * hidden_size))
         self.W_hh = nn.Parameter(torch.empty(hidden_size, 4 * hidden_size))
@@ -93,25 +147,6 @@ class LSTMCell(nn.Module):
         glorot_uniform_(self.W_xh)
         orthogonal_per_gate_(self.W_hh)
         nn.init.zeros_(self.bias)
-
-    # -- state -----------------------------------------------------------------------------
-    def zero_state(self, batch_size: int) -> LSTMState:
-        h = self.W_hh.new_zeros(batch_size, self.hidden_size)
-        return h, torch.zeros_like(h)
-
-    def state_from_vector(self, v: torch.Tensor) -> LSTMState:
-        """Split a [B, 2H] vector [h ; c] into the state (h, c)."""
-        h, c = v.split(self.hidden_size, dim=-1)
-        return h.contiguous(), c.contiguous()
-
-    def dropout_active(self) -> bool:
-        return self.training and self.dropout_keep < 1.0
-
-    def dropout_masks(self, steps: int, batch_size: int, like: torch.Tensor) -> torch.Tensor | None:
-        """[T, B, H] recurrent dropout masks, or None when dropout is off (eval mode or keep = 1)."""
-        if not self.dropout_active():
-            return None
-        return recurrent_dropout_masks(steps, batch_size, self.hidden_size, self.dropout_keep, like)
 
     # -- one step (the plain path) -----------------------------------------------------------
     def forward(self, x: torch.Tensor, state: LSTMState, mask: torch.Tensor | None = None,
@@ -136,30 +171,10 @@ class LSTMCell(nn.Module):
             return h, (h, c), dict(i=i, f=f, g=g, o=o, c=c, h=h)
         return h, (h, c)
 
-    # -- a whole sequence --------------------------------------------------------------------
-    def sequence(self, x: torch.Tensor, state: LSTMState | None = None, masks: torch.Tensor | None = None,
-                 fast: bool = True):
-        """Run over x [B, T, D] from ``state`` (zeros if None) -> (h for every step [B, T, H], final state).
-
-        ``masks`` [T, B, H] fixes the recurrent dropout masks (drawn here when None and training).
-        ``fast=False`` is the plain step-by-step path.
-        """
-        B, T, _ = x.shape
-        if state is None:
-            state = self.zero_state(B)
-        if masks is None:
-            masks = self.dropout_masks(T, B, x)
-        if not fast:
-            outputs = []
-            for t, x_t in enumerate(x.unbind(1)):
-                h, state = self(x_t, state, None if masks is None else masks[t])
-                outputs.append(h)
-            return torch.stack(outputs, dim=1), state
-        if masks is None and self.use_native:
-            return self._native_sequence(x, state)
-        return self._fast_sequence(x, state, masks)
-
+    # -- a whole sequence (plain loop and dispatch in RecurrentCell.sequence) ------------------
     def _fast_sequence(self, x: torch.Tensor, state: LSTMState, masks: torch.Tensor | None):
+        if masks is None and self.use_native:  # no recurrent dropout: PyTorch's fused kernel (cuDNN)
+            return self._native_sequence(x, state)
         (out,), (state,) = LSTMCell.stacked_fast_sequence([self], [x], [state], [masks])
         return out, state
 
