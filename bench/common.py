@@ -70,7 +70,10 @@ def print_table(rows: list[dict], columns: list[str]) -> str:
         cells = []
         for c in columns:
             v = r.get(c, "")
-            cells.append(f"{v:.1f}" if isinstance(v, float) else str(v))
+            if isinstance(v, float):
+                cells.append(f"{v:.2e}" if 0 < abs(v) < 0.05 else f"{v:.1f}")
+            else:
+                cells.append("" if v is None else str(v))
         body.append("| " + " | ".join(cells) + " |")
     text = "\n".join([head, rule, *body])
     print(text)

@@ -1,27 +1,39 @@
 """Training-step benchmark: forward + loss + backward + clipping + Adam, per decoder cell and path.
 
-Compares, in ONE run and on one device, for each decoder cell:
-  plain  - our step-by-step cell loop straight from the equations (the reference path)
-  fast   - the input projections of all steps in one matmul, a minimal loop (the default)
-  native - PyTorch's fused LSTM (cuDNN on a GPU), LSTM decoder with recurrent dropout off
-and reports ms per step and the speed-up over plain as a ratio.
+Compares, in ONE run and on one device, for each decoder cell and size:
+  plain          our step-by-step cell loop straight from the equations (the reference path)
+  fast           input projections of all steps in one matmul, deferred recurrent weight
+                 gradients (sketchlib.bptt), a minimal loop (the default off the GPU)
+  graph          fast, with the whole update replayed as one CUDA graph (sketchlib.cuda_graph)
+  graph+compile  graph, with each step's element-wise work fused by torch.compile (sketchlib.fusion):
+                 the training command's default on a GPU
+  graph+compile-nodefer  the same with autograd's step-by-step recurrent weight gradients (what
+                 sketchlib.bptt saves; HyperLSTM 2048 only)
+  native         PyTorch's fused LSTM (cuDNN on a GPU), LSTM decoder with recurrent dropout off
+                 (eager, and "native+graph" captured)
+Each row says its precision: float32, or tf32 (TF32 matrix products, ~1e-3 relative error).
+Speed-ups are ratios to the plain row of the same cell and size, measured in the same run.
 
-    python bench/train_step.py --size small            # seconds on a CPU (CI smoke test)
-    python bench/train_step.py --size full --device cuda   # the issue's sizes: B 100, N_max 250, 512 and 2048
+    python bench/train_step.py --size small                  # seconds on a CPU (CI smoke test)
+    python bench/train_step.py --size full --device cuda     # the issue's sizes: B 100, N_max 250, 512 and 2048
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
+import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, machine, print_table, time_it, write_json  # noqa: E402
+from common import RESULTS, machine, print_table, sync, time_it, write_json  # noqa: E402
 
+from sketchlib import bptt, fusion  # noqa: E402
 from sketchlib.config import HParams  # noqa: E402
+from sketchlib.cuda_graph import GraphedTrainStep, make_optimizer  # noqa: E402
 from sketchlib.loss import total_loss  # noqa: E402
 from sketchlib.model import SketchRNN  # noqa: E402
 
@@ -30,6 +42,8 @@ SIZES = {
     "small": dict(batch=8, n_max=24, enc=32, decs=(64,), z=16, m=5, hyper=16, emb=8),
     "full": dict(batch=100, n_max=250, enc=256, decs=(512, 2048), z=128, m=20, hyper=256, emb=32),
 }
+#: The issue's targets (ms per step, one H100 / H200, batch 100, N_max 250).
+TARGETS = {("hyper", 2048): 60.0, ("layer_norm", 512): 40.0, ("lstm", 512): 40.0}
 
 
 def synthetic_batch(batch: int, n_max: int, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -45,11 +59,18 @@ def synthetic_batch(batch: int, n_max: int, device) -> tuple[torch.Tensor, torch
     return x.to(device), torch.full((batch,), n_max, dtype=torch.long, device=device)
 
 
-def make_step(hp: HParams, device, fast: bool):
+def make_step(hp: HParams, device, path: str):
+    """A zero-argument function doing one full update with ``path``'s machinery."""
     torch.manual_seed(0)
     model = SketchRNN(hp).to(device).train()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     strokes, lengths = synthetic_batch(hp.batch_size, hp.max_seq_len, device)
+    if path.startswith("graph") or path == "native+graph":
+        opt = make_optimizer(model.parameters(), hp, capturable=True)
+        step = GraphedTrainStep(model, opt, hp, hp.batch_size, device, warmup=2)
+        cpu_strokes, cpu_lengths = strokes.cpu(), lengths.cpu()
+        return lambda: step(cpu_strokes, cpu_lengths, 1e-3, 0.5)
+    opt = make_optimizer(model.parameters(), hp, capturable=False)
+    fast = path != "plain"
 
     def step():
         opt.zero_grad(set_to_none=True)
@@ -62,26 +83,71 @@ def make_step(hp: HParams, device, fast: bool):
     return step
 
 
-def run(size: str, device: torch.device, repeats: int) -> dict:
+def variants(dec_model: str, units: int, device: torch.device, size: str):
+    """(path, precision, recurrent dropout) rows for one decoder; the GPU-only ones on CUDA only."""
+    rows = [("plain", "float32", True), ("fast", "float32", True)]
+    if device.type == "cuda":
+        rows.append(("graph", "float32", True))
+        if size == "small" or (dec_model, units) in TARGETS:
+            rows += [("graph+compile", "float32", True), ("graph+compile", "tf32", True)]
+        if (dec_model, units) == ("hyper", 2048):
+            rows.append(("graph+compile-nodefer", "float32", True))
+    if dec_model == "lstm":
+        rows.append(("native", "float32", False))
+        if device.type == "cuda":
+            rows.append(("native+graph", "float32", False))
+    return rows
+
+
+def run(size: str, device: torch.device, repeats: int, budget_s: float | None = None,
+        only: list[str] | None = None) -> dict:
     s = SIZES[size]
-    rows = []
+    rows, t0 = [], time.monotonic()
     for dec_model in ("lstm", "layer_norm", "hyper"):
         for dec in s["decs"]:
             hp = HParams(max_seq_len=s["n_max"], batch_size=s["batch"], enc_rnn_size=s["enc"], dec_rnn_size=dec,
                          dec_model=dec_model, z_size=s["z"], num_mixture=s["m"], hyper_num_units=s["hyper"],
                          hyper_embedding_size=s["emb"])
-            variants = [("plain", hp, False), ("fast", hp, True)]
-            if dec_model == "lstm":
-                variants.append(("native", hp.replace(use_recurrent_dropout=False), True))
             base = None
-            for name, h, fast in variants:
-                t = time_it(make_step(h, device, fast), device, warmup=1, repeats=repeats)
-                base = base or t["median_ms"]
-                rows.append(dict(decoder=dec_model, units=dec, path=name,
-                                 recurrent_dropout=h.use_recurrent_dropout, ms_per_step=t["median_ms"],
-                                 min_ms=t["min_ms"], speedup_vs_plain=base / t["median_ms"]))
-    return dict(benchmark="train_step", size=size, dtype="float32", batch=s["batch"], n_max=s["n_max"],
-                encoder_units=s["enc"], machine=machine(device), rows=rows)
+            for path, precision, dropout in variants(dec_model, dec, device, size):
+                if only and f"{dec_model}-{dec}" not in only:
+                    continue
+                row = dict(decoder=dec_model, units=dec, path=path, precision=precision, recurrent_dropout=dropout,
+                           target_ms=TARGETS.get((dec_model, dec)) if size == "full" else None)
+                if budget_s is not None and time.monotonic() - t0 > budget_s:
+                    rows.append({**row, "error": "skipped: over the time budget"})
+                    continue
+                torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
+                torch.backends.cudnn.allow_tf32 = precision == "tf32"
+                try:
+                    bptt.ENABLED = not path.endswith("nodefer")
+                    with fusion.enabled("compile" in path):
+                        t_build = time.monotonic()
+                        fn = make_step(hp.replace(use_recurrent_dropout=dropout), device, path)
+                        fn()  # first call: warm-up, compile, capture
+                        sync(device)
+                        setup_s = time.monotonic() - t_build
+                        t = time_it(fn, device, warmup=1, repeats=repeats if path != "plain" else max(2, repeats // 2))
+                except Exception as exc:  # noqa: BLE001 - a failing variant is reported, the others still run
+                    rows.append({**row, "error": f"{type(exc).__name__}: {str(exc)[:300]}"})
+                    print(f"  {dec_model} {dec} {path} {precision}: FAILED {type(exc).__name__}: {exc}", flush=True)
+                    continue
+                finally:
+                    bptt.ENABLED = True
+                    fn = None
+                    gc.collect()
+                    if device.type == "cuda":
+                        torch.cuda.empty_cache()
+                if path == "plain":
+                    base = t["median_ms"]
+                rows.append({**row, "ms_per_step": t["median_ms"], "min_ms": t["min_ms"], "setup_s": round(setup_s, 1),
+                             "speedup_vs_plain": (base / t["median_ms"]) if base else None})
+                print(f"  {dec_model} {dec} {path} {precision}: {t['median_ms']:.1f} ms (setup {setup_s:.1f} s)",
+                      flush=True)
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    return dict(benchmark="train_step", size=size, batch=s["batch"], n_max=s["n_max"],
+                encoder=f"lstm {s['enc']} (bidirectional, recurrent dropout as the row says)",
+                machine=machine(device), rows=rows)
 
 
 def main(argv=None) -> dict:
@@ -89,13 +155,17 @@ def main(argv=None) -> dict:
     p.add_argument("--size", choices=sorted(SIZES), default="small")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--budget", type=float, default=None, help="skip the remaining rows after this many seconds")
+    p.add_argument("--only", nargs="*", default=None, help="decoders to run, as CELL-UNITS (e.g. hyper-2048)")
     p.add_argument("--out", type=Path, default=None, help="JSON path (default bench/results/train_step-<size>-<device>.json)")
     a = p.parse_args(argv)
     device = torch.device(a.device)
-    result = run(a.size, device, a.repeats)
+    result = run(a.size, device, a.repeats, a.budget, a.only)
     result["command"] = "python bench/train_step.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    print(f"# training step, {a.size}: batch {result['batch']}, N_max {result['n_max']}, {result['machine']['device']}")
-    print_table(result["rows"], ["decoder", "units", "path", "ms_per_step", "speedup_vs_plain"])
+    print(f"# training step, {a.size}: batch {result['batch']}, N_max {result['n_max']}, {result['machine']['device']}"
+          f" {result['machine'].get('gpu', '')}")
+    print_table(result["rows"], ["decoder", "units", "path", "precision", "ms_per_step", "speedup_vs_plain",
+                                 "target_ms"])
     out = a.out or RESULTS / f"train_step-{a.size}-{device.type}.json"
     write_json(out, result)
     return result

@@ -82,9 +82,11 @@ def _optimizer_tensors_and_meta(optimizer: torch.optim.Optimizer, model: nn.Modu
                 tensors[f"{OPT_PREFIX}{i}/{key}"] = value.detach().cpu().contiguous()
             else:
                 scalars.setdefault(str(i), {})[key] = value
+    # a learning rate held in a device tensor (the CUDA-graph path) is stored as a number
+    groups = [{k: (float(v) if isinstance(v, torch.Tensor) else v) for k, v in g.items()} for g in sd["param_groups"]]
     meta = {
         "class": type(optimizer).__name__,
-        "param_groups": sd["param_groups"],
+        "param_groups": groups,
         "state_scalars": scalars,
         "param_names": [names.get(id(p), "") for p in flat_params],
     }
@@ -212,7 +214,19 @@ def restore_optimizer(optimizer: torch.optim.Optimizer, info: dict) -> None:
         raise ValueError(f"{info.get('path', 'checkpoint')}: has no optimizer state (an exported model?)")
     if st["class"] != type(optimizer).__name__:
         raise ValueError(f"{info.get('path')}: optimizer state is for {st['class']}, not {type(optimizer).__name__}")
+    # How the update is computed (capturable for CUDA graphs, foreach, fused) and a learning rate
+    # held in a tensor belong to this optimizer, not to the run: a GPU run resumes on a CPU and back.
+    own = [{k: g[k] for k in _IMPLEMENTATION_KEYS if k in g} for g in optimizer.param_groups]
+    lrs = [g["lr"] for g in optimizer.param_groups]
     optimizer.load_state_dict({"state": st["state"], "param_groups": st["param_groups"]})
+    for g, keep, lr in zip(optimizer.param_groups, own, lrs):
+        g.update(keep)
+        if isinstance(lr, torch.Tensor):
+            lr.fill_(float(g["lr"]))
+            g["lr"] = lr
+
+
+_IMPLEMENTATION_KEYS = ("capturable", "foreach", "fused", "differentiable")
 
 
 def _default_build(hp: HParams) -> nn.Module:

@@ -106,10 +106,24 @@ class Encoder(nn.Module):
         cells = (self.cell_fw, self.cell_bw)
         return all(isinstance(c, LSTMCell) and c.use_native and not c.dropout_active() for c in cells)
 
-    def _native_final_hidden(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Plain LSTM without dropout: PyTorch's bidirectional LSTM (cuDNN on a GPU) on packed sequences."""
-        packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+    def _native_final_hidden(self, x: torch.Tensor, lengths: torch.Tensor, packed: bool | None = None) -> torch.Tensor:
+        """Plain LSTM without dropout: PyTorch's LSTM kernel (cuDNN on a GPU).
+
+        With ``lengths`` on the CPU (``packed`` default) the sketches go in as packed sequences, so
+        no step is computed in the padding. With lengths on the GPU reading them would stall the
+        stream (and break CUDA-graph capture), so each direction runs over all N_max steps, the
+        backward one over :func:`reverse_within_lengths`, and h is read at the last real step:
+        the same numbers, some wasted steps.
+        """
+        if packed is None:
+            packed = lengths.device.type == "cpu"
+        if not packed:
+            template = native_lstm_template(self.cell_fw.input_size, self.cell_fw.hidden_size, bidirectional=False)
+            out_fw, _ = call_native_lstm(template, self.cell_fw.native_parameters(), x)  # [B, T, H]
+            out_bw, _ = call_native_lstm(template, self.cell_bw.native_parameters(), reverse_within_lengths(x, lengths))
+            return torch.cat([last_real_step(out_fw, lengths), last_real_step(out_bw, lengths)], dim=1)
+        packed_x = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         params = {**self.cell_fw.native_parameters(), **self.cell_bw.native_parameters(suffix="_reverse")}
         template = native_lstm_template(self.cell_fw.input_size, self.cell_fw.hidden_size, bidirectional=True)
-        _, (h_n, _) = call_native_lstm(template, params, packed)  # h_n [2, B, H] in the batch's order
+        _, (h_n, _) = call_native_lstm(template, params, packed_x)  # h_n [2, B, H] in the batch's order
         return torch.cat([h_n[0], h_n[1]], dim=1)

@@ -20,14 +20,26 @@ recurrent dropout (the reference's ``hyper_use_recurrent_dropout=False``).
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from sketchlib.layer_norm_lstm import LayerNormLSTMCell, layer_norm
+from sketchlib.bptt import RecurrentWeight
+from sketchlib.fusion import fused
+from sketchlib.layer_norm_lstm import LayerNormLSTMCell, _layer_norm_lstm_update, layer_norm, layer_norm_lstm_update
 from sketchlib.lstm import RecurrentCell, glorot_uniform_, orthogonal_per_gate_, recurrent_dropout_masks
 
 #: The state of a HyperLSTM: (h, c, ĥ, ĉ) = main [B, H] twice, hypernetwork [B, N̂] twice.
 HyperState = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+@fused
+def hyper_update(dbeta, xw, hw, bias, gain, shift, c, mask, cell_gain, cell_shift, eps: float):
+    """The element-wise part of a main-cell step: (h_i, c_i).
+
+    dbeta [B, 12, H] = (d_x [4 blocks], d_h [4], β [4]); xw = W_x x_i and hw = W_h h_{i-1}, each
+    [B, 4, H]; bias [4, H]; gain, shift [4, H] (forget bias on the f row of shift); c [B, H].
+    """
+    a = torch.addcmul(dbeta[:, :4] * xw, dbeta[:, 4:8], hw) + (dbeta[:, 8:] + bias)  # d_x⊙W_x x + d_h⊙W_h h + β + b
+    return _layer_norm_lstm_update(a, c, mask, gain, shift, cell_gain, cell_shift, eps)  # the plain function: fused as part of this one
 
 
 class HyperLSTMCell(RecurrentCell):
@@ -125,7 +137,9 @@ class HyperLSTMCell(RecurrentCell):
 
         Before the loop: W_x x for the main cell and the x part of the hypernetwork's input, for all
         steps in one matmul; the matrices that read h_{i-1} (main W_hh and the hypernetwork's
-        h-columns) and the 12 embedding heads concatenated so each takes one matmul per step.
+        h-columns) and the 12 embedding heads concatenated so each takes one matmul per step. The
+        recurrent weights' gradients are deferred to one product each (:mod:`sketchlib.bptt`); the
+        element-wise work is two fusable functions (:mod:`sketchlib.fusion`).
         """
         B, T, D = x.shape
         H, N, E = self.hidden_size, self.hyper_num_units, self.hyper_embedding_size
@@ -140,29 +154,21 @@ class HyperLSTMCell(RecurrentCell):
         bias = self.bias.view(4, H)
         hat_gain, hat_shift = hc.gate_gain.view(4, N), hc.gate_shift.view(4, N) + hc._forget_shift(x)
         gain, shift = self.gate_gain.view(4, H), self.gate_shift.view(4, H) + self._forget_shift(x)
+        W_h_all, W_hat = RecurrentWeight(W_h_all), RecurrentWeight(hc.W_hh)  # weight gradients deferred
         h, c, h_hat, c_hat = state
         outputs = []
         # unbind, not pre[t]: the backward of T slices would build T full-size gradients
         for t, (pre_main_t, pre_hat_t) in enumerate(zip(pre_main.unbind(0), pre_hat.unbind(0))):
-            hw = h @ W_h_all  # [B, 4H + 4N̂]
+            hw = W_h_all.step(None, h, t)  # [B, 4H + 4N̂] = h_{i-1} [W_hh | W_hyper,h]
             # hypernetwork (LayerNorm LSTM) step
-            a_hat = torch.addmm(pre_hat_t + hw[:, 4 * H:], h_hat, hc.W_hh).view(B, 4, N)
-            a_hat = torch.addcmul(hat_shift, F.layer_norm(a_hat, (N,), eps=self.eps), hat_gain)
-            s_hat = torch.sigmoid(a_hat)
-            c_hat = torch.addcmul(s_hat[:, 2] * c_hat, s_hat[:, 0], torch.tanh(a_hat[:, 1]))
-            h_hat = s_hat[:, 3] * torch.tanh(F.layer_norm(c_hat, (N,), hc.cell_gain, hc.cell_shift, self.eps))
+            a_hat = W_hat.step(pre_hat_t + hw[:, 4 * H:], h_hat, t).view(B, 4, N)
+            h_hat, c_hat = layer_norm_lstm_update(a_hat, c_hat, None, hat_gain, hat_shift, hc.cell_gain,
+                                                  hc.cell_shift, self.eps)
             # the 12 heads: scales d (8 blocks) and dynamic biases β (4 W_h blocks)
             emb = torch.addmm(b_emb, h_hat, W_emb).view(B, 12, E).transpose(0, 1)  # [12, B, E]
             dbeta = torch.bmm(emb, W_out).transpose(0, 1)  # [B, 12, H]
-            a = dbeta[:, :4] * pre_main_t.view(B, 4, H)
-            a = torch.addcmul(a, dbeta[:, 4:8], hw[:, :4 * H].view(B, 4, H)) + (dbeta[:, 8:] + bias)
-            a = torch.addcmul(shift, F.layer_norm(a, (H,), eps=self.eps), gain)  # [B, 4, H]
-            s = torch.sigmoid(a)
-            g = torch.tanh(a[:, 1])
-            if masks is not None:
-                g = g * masks[t]
-            c = torch.addcmul(s[:, 2] * c, s[:, 0], g)
-            h = s[:, 3] * torch.tanh(F.layer_norm(c, (H,), self.cell_gain, self.cell_shift, self.eps))
+            h, c = hyper_update(dbeta, pre_main_t.view(B, 4, H), hw[:, :4 * H].view(B, 4, H), bias, gain, shift,
+                                c, None if masks is None else masks[t], self.cell_gain, self.cell_shift, self.eps)
             outputs.append(h)
         return torch.stack(outputs, dim=1), (h, c, h_hat, c_hat)
 

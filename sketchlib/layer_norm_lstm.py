@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sketchlib.bptt import RecurrentWeight
+from sketchlib.fusion import fused
 from sketchlib.lstm import (LSTMState, RecurrentCell, _stack, _stack_masks, _unstack, glorot_uniform_, orthogonal_per_gate_,
                             recurrent_dropout_masks)
 
@@ -30,6 +32,24 @@ def layer_norm(v: torch.Tensor, gain: torch.Tensor, shift: torch.Tensor, eps: fl
     ``gain`` and ``shift`` broadcast against v: [H] for one vector, [4, H] for v [B, 4, H] (one pair per gate).
     """
     return torch.addcmul(shift, F.layer_norm(v, v.shape[-1:], eps=eps), gain)
+
+
+def _layer_norm_lstm_update(a, c, mask, gain, shift, cell_gain, cell_shift, eps: float):
+    """The element-wise part of a step: (h_i, c_i) from the gate pre-activations a [.., 4, H] and c_{i-1} [.., H].
+
+    ``shift`` carries the forget bias on the f row; gains and shifts broadcast against a and c.
+    """
+    a = torch.addcmul(shift, F.layer_norm(a, a.shape[-1:], eps=eps), gain)  # each gate normalised on its own
+    s = torch.sigmoid(a)
+    g = torch.tanh(a[..., 1, :])
+    if mask is not None:
+        g = g * mask
+    c = torch.addcmul(s[..., 2, :] * c, s[..., 0, :], g)
+    c_norm = torch.addcmul(cell_shift, F.layer_norm(c, c.shape[-1:], eps=eps), cell_gain)
+    return s[..., 3, :] * torch.tanh(c_norm), c
+
+
+layer_norm_lstm_update = fused(_layer_norm_lstm_update)
 
 
 class LayerNormLSTMCell(RecurrentCell):
@@ -103,15 +123,16 @@ class LayerNormLSTMCell(RecurrentCell):
         """The fast path for K cells at once (the encoder runs both directions in one loop).
 
         Before the loop: every input projection x W_xh, one matmul per cell; the forget bias is
-        folded into the f gate's LN shift. Per step: one (batched) matmul h W_hh, the four gate
-        LNs as one ``layer_norm`` call, and the element-wise update.
+        folded into the f gate's LN shift. Per step: one (batched) matmul h W_hh (weight gradient
+        deferred, :mod:`sketchlib.bptt`) and :func:`layer_norm_lstm_update`: the four gate LNs as one
+        ``layer_norm`` call and the element-wise update (fusable, :mod:`sketchlib.fusion`).
         xs[k] [B, T, D], states[k] (h, c), masks[k] [T, B, H] or None -> ([B, T, H] per cell, states).
         With K = 1 the tensors simply have no leading K dimension.
         """
         (B, T, D), H, eps = xs[0].shape, cells[0].hidden_size, cells[0].eps
         pre = _stack([(x.transpose(0, 1).reshape(T * B, D) @ cell.W_xh).view(T, B, 4 * H)
                       for cell, x in zip(cells, xs)], dim=1)  # [T, (K,) B, 4H]
-        W_hh = _stack([cell.W_hh for cell in cells], dim=0)  # [(K,) H, 4H]
+        W_hh = RecurrentWeight(_stack([cell.W_hh for cell in cells], dim=0))  # [(K,) H, 4H]
         gain = _stack([cell.gate_gain.view(4, H) for cell in cells], dim=0).unsqueeze(-3)  # [(K,) 1, 4, H]
         shift = _stack([cell.gate_shift.view(4, H) + cell._forget_shift(xs[0]) for cell in cells],
                        dim=0).unsqueeze(-3)
@@ -120,18 +141,11 @@ class LayerNormLSTMCell(RecurrentCell):
         h = _stack([s[0] for s in states], dim=0)  # [(K,) B, H]
         c = _stack([s[1] for s in states], dim=0)
         masks = _stack_masks(masks)  # [T, (K,) B, H] or None
-        matmul_add = torch.addmm if h.dim() == 2 else torch.baddbmm  # pre_t + h W_hh
         outputs = []
         for t, pre_t in enumerate(pre.unbind(0)):  # unbind: one backward op for all T slices
-            a = matmul_add(pre_t, h, W_hh).unflatten(-1, (4, H))  # [(K,) B, 4, H]
-            a = torch.addcmul(shift, F.layer_norm(a, (H,), eps=eps), gain)  # each gate normalised on its own
-            s = torch.sigmoid(a)
-            g = torch.tanh(a[..., 1, :])
-            if masks is not None:
-                g = g * masks[t]
-            c = torch.addcmul(s[..., 2, :] * c, s[..., 0, :], g)
-            c_norm = torch.addcmul(cell_shift, F.layer_norm(c, (H,), eps=eps), cell_gain)
-            h = s[..., 3, :] * torch.tanh(c_norm)
+            a = W_hh.step(pre_t, h, t).unflatten(-1, (4, H))  # [(K,) B, 4, H]
+            h, c = layer_norm_lstm_update(a, c, None if masks is None else masks[t], gain, shift, cell_gain,
+                                          cell_shift, eps)
             outputs.append(h)
         return _unstack(torch.stack(outputs, dim=-2), h, c, len(cells))  # outputs [(K,) B, T, H]
 

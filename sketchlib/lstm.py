@@ -31,6 +31,9 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from sketchlib.bptt import RecurrentWeight
+from sketchlib.fusion import fused
+
 #: The state of an LSTM cell: (h, c), each [B, H].
 LSTMState = tuple[torch.Tensor, torch.Tensor]
 
@@ -183,27 +186,22 @@ class LSTMCell(RecurrentCell):
         """The fast path for K cells at once (the encoder runs both directions in one loop).
 
         Before the loop: every input projection x W_xh + b, forget bias folded in, one matmul per
-        cell. Per step: one (batched) matmul h W_hh for all K cells and six element-wise kernels.
+        cell. Per step: one (batched) matmul h W_hh for all K cells (its weight gradient deferred to
+        one product, :mod:`sketchlib.bptt`) and the element-wise update :func:`lstm_update`
+        (fusable, :mod:`sketchlib.fusion`).
         xs[k] [B, T, D], states[k] (h, c), masks[k] [T, B, H] or None -> ([B, T, H] per cell, states).
         With K = 1 the tensors simply have no leading K dimension.
         """
-        H = cells[0].hidden_size
         pre = _stack([cell._input_projection(x) for cell, x in zip(cells, xs)], dim=1)  # [T, (K,) B, 4H]
-        W_hh = _stack([cell.W_hh for cell in cells], dim=0)  # [(K,) H, 4H]
+        W_hh = RecurrentWeight(_stack([cell.W_hh for cell in cells], dim=0))  # [(K,) H, 4H]
         h = _stack([s[0] for s in states], dim=0)  # [(K,) B, H]
         c = _stack([s[1] for s in states], dim=0)
         masks = _stack_masks(masks)  # [T, (K,) B, H] or None
-        matmul_add = torch.addmm if h.dim() == 2 else torch.baddbmm  # pre_t + h W_hh
         outputs = []
         # unbind, not pre[t]: the backward of T slices would build T full-size gradients
         for t, pre_t in enumerate(pre.unbind(0)):
-            a = matmul_add(pre_t, h, W_hh)  # [(K,) B, 4H]
-            s = torch.sigmoid(a)  # gates i, f, o (the g slice is not used)
-            g = torch.tanh(a[..., H:2 * H])
-            if masks is not None:
-                g = g * masks[t]
-            c = torch.addcmul(s[..., 2 * H:3 * H] * c, s[..., :H], g)
-            h = s[..., 3 * H:] * torch.tanh(c)
+            a = W_hh.step(pre_t, h, t)  # [(K,) B, 4H] = pre_t + h W_hh
+            h, c = lstm_update(a, c, None if masks is None else masks[t])
             outputs.append(h)
         return _unstack(torch.stack(outputs, dim=-2), h, c, len(cells))  # outputs [(K,) B, T, H]
 
@@ -255,6 +253,18 @@ class LSTMCell(RecurrentCell):
             _, state, gates = self(x_t, state, return_gates=True)
             steps.append(gates)
         return {k: torch.stack([s[k] for s in steps]) for k in steps[0]}
+
+
+@fused
+def lstm_update(a: torch.Tensor, c: torch.Tensor, mask: torch.Tensor | None):
+    """The element-wise part of a step, forget bias already in ``a``: (h_i, c_i) from a [.., 4H], c_{i-1} [.., H]."""
+    H = c.shape[-1]
+    s = torch.sigmoid(a)  # gates i, f, o (the g slice is not used)
+    g = torch.tanh(a[..., H:2 * H])
+    if mask is not None:
+        g = g * mask
+    c = torch.addcmul(s[..., 2 * H:3 * H] * c, s[..., :H], g)
+    return s[..., 3 * H:] * torch.tanh(c), c
 
 
 def _stack(tensors: list[torch.Tensor], dim: int) -> torch.Tensor:

@@ -51,7 +51,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import checkpoint
+from . import checkpoint, fusion
+from .cuda_graph import GraphedTrainStep, clip_gradients, make_optimizer
 from .config import HParams
 from .data import SketchData, StrokeBatches
 from .device import resolve_device
@@ -91,11 +92,6 @@ def step_seed(seed: int, step: int, rank: int = 0) -> int:
     return int(np.random.SeedSequence([int(seed), int(step), int(rank)]).generate_state(1, dtype=np.uint64)[0])
 
 
-def _clip(params, hp: HParams) -> None:
-    if hp.grad_clip_mode == "value":
-        torch.nn.utils.clip_grad_value_(params, hp.grad_clip)
-    else:
-        torch.nn.utils.clip_grad_norm_(params, hp.grad_clip)
 
 
 @torch.no_grad()
@@ -157,18 +153,20 @@ def hardware(device: torch.device) -> str:
 
 
 def git_commit() -> str | None:
-    """``git rev-parse HEAD`` of the source checkout (+ ``-dirty`` when sketchlib/ has changes), or None."""
+    """``git rev-parse HEAD`` of the source checkout (+ ``-dirty`` when sketchlib/ has changes), else
+    ``$SKETCHLIB_COMMIT`` (set it when running from a copy without ``.git``), else None."""
     root = Path(__file__).resolve().parents[1]
+    fallback = os.environ.get("SKETCHLIB_COMMIT") or None  # a copy of the tree without .git (a rented GPU)
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
         if head.returncode != 0:
-            return None
+            return fallback
         # the library's own files, untracked ones included (a new module not yet committed)
         dirty = subprocess.run(["git", "status", "--porcelain", "--", "sketchlib", "pyproject.toml"], cwd=root,
                                capture_output=True, text=True, timeout=10).stdout.strip()
         return head.stdout.strip() + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
-        return None
+        return fallback
 
 
 # --------------------------------------------------------------------------- logs
@@ -221,6 +219,30 @@ def plot_losses(log_path, png_path) -> Path:
 
 
 # --------------------------------------------------------------------------- the loop
+class _Prefetch:
+    """``get(t)`` = ``batches.batch(t)``, with the next ``depth`` batches already being built in a thread."""
+
+    def __init__(self, batches: StrokeBatches, depth: int = 3):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.batches, self.depth = batches, depth
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sketchlib-batches")
+        self.futures: dict = {}
+
+    def get(self, t: int):
+        for u in range(t, t + self.depth + 1):
+            if u not in self.futures:
+                self.futures[u] = self.pool.submit(self.batches.batch, u)
+        for u in [u for u in self.futures if u < t]:  # a jump (never in the loop): drop stale work
+            self.futures.pop(u).cancel()
+        return self.futures.pop(t).result()
+
+    def close(self) -> None:
+        for f in self.futures.values():
+            f.cancel()
+        self.pool.shutdown(wait=True)
+
+
 def _effective_hp(hp: HParams, data: SketchData) -> HParams:
     """N_max from the data (the reference resets it to the longest sketch), dataset name and scale in extra."""
     extra = {**hp.extra, "dataset": data.name, "scale": float(data.scale)}
@@ -238,14 +260,22 @@ def _same_config(a: HParams, b: HParams) -> bool:
 def train(hp: HParams, data: SketchData, out_dir, num_steps: int, *, eval_every: int = 500, save_every: int = 1000,
           seed: int = 0, device=None, log_every: int = 50, progress: bool = True, resume: bool = True,
           time_budget_s: float | None = None, valid_max_sketches: int | None = None,
-          run_info: dict | None = None, plot: bool = True) -> TrainResult:
+          run_info: dict | None = None, plot: bool = True, cuda_graph: bool | None = None,
+          compile: bool | None = None, tf32: bool = False) -> TrainResult:
     """Train a :class:`SketchRNN` on ``data`` up to ``num_steps`` updates in all; see the module docstring.
 
     ``resume=True`` continues from ``out_dir/last.safetensors`` when it exists (same config
     required); ``resume=False`` starts afresh (overwriting the run's files). ``time_budget_s`` stops
     cleanly (checkpoint, validation, plot) once this session has run that long. ``run_info`` is
     stored in the checkpoint's extra (the CLI records the command there). ``plot=False`` skips
-    the loss-curve PNG (matplotlib is slow to start). Raises
+    the loss-curve PNG (matplotlib is slow to start).
+
+    Speed (all default to what is fastest and exact for the device): ``cuda_graph`` (default: on
+    for a single CUDA device) replays each update as one CUDA graph (:mod:`sketchlib.cuda_graph`);
+    ``compile`` (default: with the graph) fuses each step's element-wise work with
+    ``torch.compile`` (:mod:`sketchlib.fusion`; falls back to plain kernels with a warning if
+    compiling fails); ``tf32=True`` lets float32 matrix products use TF32 (faster on recent GPUs,
+    about 1e-3 relative error instead of 1e-6: off by default). Raises
     :class:`NonFiniteLoss` on a NaN / inf loss, leaving the last good checkpoint in place.
     """
     for name, v in (("num_steps", num_steps), ("eval_every", eval_every), ("save_every", save_every),
@@ -272,9 +302,20 @@ def train(hp: HParams, data: SketchData, out_dir, num_steps: int, *, eval_every:
         device = resolve_device(device)
     is_main = rank == 0
     try:
-        return _train(hp, data, out_dir, num_steps, eval_every, save_every, seed, device, log_every, progress,
-                      resume, time_budget_s, valid_max_sketches, run_info or {}, t_start, world_size, rank,
-                      is_main, plot)
+        use_graph = (device.type == "cuda" and not distributed) if cuda_graph is None else bool(cuda_graph)
+        if use_graph and (device.type != "cuda" or distributed):
+            raise ValueError("cuda_graph=True needs a single CUDA device (not DDP)")
+        use_compile = use_graph if compile is None else bool(compile)
+        old_tf32 = torch.backends.cuda.matmul.allow_tf32
+        torch.backends.cuda.matmul.allow_tf32 = bool(tf32)
+        try:
+            with fusion.enabled(use_compile):
+                return _train(hp, data, out_dir, num_steps, eval_every, save_every, seed, device, log_every,
+                              progress, resume, time_budget_s, valid_max_sketches,
+                              {**(run_info or {}), "cuda_graph": use_graph, "compile": use_compile, "tf32": bool(tf32)},
+                              t_start, world_size, rank, is_main, plot, use_graph)
+        finally:
+            torch.backends.cuda.matmul.allow_tf32 = old_tf32
     finally:
         if distributed:
             import torch.distributed as dist
@@ -284,7 +325,8 @@ def train(hp: HParams, data: SketchData, out_dir, num_steps: int, *, eval_every:
 
 
 def _train(hp, data, out_dir, num_steps, eval_every, save_every, seed, device, log_every, progress, resume,
-           time_budget_s, valid_max_sketches, run_info, t_start, world_size, rank, is_main, plot) -> TrainResult:
+           time_budget_s, valid_max_sketches, run_info, t_start, world_size, rank, is_main, plot,
+           use_graph) -> TrainResult:
     distributed = world_size > 1
     if distributed:
         import torch.distributed as dist
@@ -295,7 +337,7 @@ def _train(hp, data, out_dir, num_steps, eval_every, save_every, seed, device, l
 
     torch.manual_seed(seed)  # the same initial weights on every rank
     bare = SketchRNN(hp).to(device)
-    optimizer = torch.optim.Adam(bare.parameters(), lr=hp.learning_rate)
+    optimizer = make_optimizer(bare.parameters(), hp, capturable=use_graph)
     start_step, wall_before, best_valid = 0, 0.0, math.inf
     if resume and last_path.is_file():
         weights, hp_ck, info = checkpoint.read(last_path)
@@ -332,6 +374,29 @@ def _train(hp, data, out_dir, num_steps, eval_every, save_every, seed, device, l
     valid = data.valid if valid_max_sketches is None else data.valid[:valid_max_sketches]
     params = [p for p in bare.parameters() if p.requires_grad]
 
+    graphed = GraphedTrainStep(bare, optimizer, hp, hp.batch_size, device, graph=True) if use_graph else None
+
+    def run_graphed(strokes, lengths, lr, w):
+        nonlocal graphed
+        try:
+            return graphed(strokes, lengths, lr, w)
+        except Exception as exc:  # noqa: BLE001 - compile problems come in many types
+            if graphed.graph is not None or not fusion.is_enabled():
+                raise
+            import warnings
+
+            warnings.warn(f"torch.compile failed ({type(exc).__name__}: {exc}); training without fusion",
+                          stacklevel=2)
+            fusion.set_enabled(False)
+            run_info["compile"] = False
+            graphed = GraphedTrainStep(bare, optimizer, hp, hp.batch_size, device, graph=True)
+            return graphed(strokes, lengths, lr, w)
+
+    # On a GPU the next batches (augmentation is Python, ~10-25 ms each) are built in a thread
+    # while the GPU runs the current update; batch(t) depends on t alone, so the order is the same.
+    prefetch = _Prefetch(batches) if device.type == "cuda" else None
+    next_batch = prefetch.get if prefetch is not None else batches.batch
+
     history = read_log(log_path) if is_main else []
     last_saved = start_step if last_path.is_file() and resume else None
     last_valid_step = max((r["step"] for r in history if r.get("split") == "valid"), default=None)
@@ -350,7 +415,8 @@ def _train(hp, data, out_dir, num_steps, eval_every, save_every, seed, device, l
 
     def validate(step: int) -> dict:
         nonlocal best_valid
-        v = evaluate(bare, valid, hp, kl_weight_value=kl_weight(max(step - 1, 0), hp), seed=seed, device=device)
+        with fusion.enabled(False):  # eval batches have other shapes: not worth compiling
+            v = evaluate(bare, valid, hp, kl_weight_value=kl_weight(max(step - 1, 0), hp), seed=seed, device=device)
         rec = {"split": "valid", "step": step, **v, "time_s": round(wall_before + elapsed(), 3)}
         append_log(rec)
         if v["loss"] < best_valid:
@@ -373,14 +439,19 @@ def _train(hp, data, out_dir, num_steps, eval_every, save_every, seed, device, l
         while step < num_steps:
             t = step  # 0-based index of this update
             torch.manual_seed(step_seed(seed, t, rank))  # dropout masks and eps of this step
-            strokes, lengths = batches.batch(t)
-            strokes, lengths = strokes.to(device), lengths.to(device)
+            strokes, lengths = next_batch(t)
             lr, w = learning_rate(t, hp), kl_weight(t, hp)
-            for g in optimizer.param_groups:
-                g["lr"] = lr
-            out = model(strokes, lengths)
-            losses = total_loss(out, strokes, lengths, w, hp.kl_tolerance)
-            values = torch.stack([losses[k].detach() for k in LOSS_KEYS]).cpu().double()  # (MPS has no float64)
+            if graphed is not None:  # the whole update replayed as one CUDA graph
+                values = run_graphed(strokes, lengths, lr, w).cpu().double()
+                applied = True  # the update is part of the graph: a NaN is seen after it
+            else:
+                strokes, lengths = strokes.to(device), lengths.to(device)
+                for g in optimizer.param_groups:
+                    g["lr"] = lr
+                out = model(strokes, lengths)
+                losses = total_loss(out, strokes, lengths, w, hp.kl_tolerance)
+                values = torch.stack([losses[k].detach() for k in LOSS_KEYS]).cpu().double()  # (MPS has no float64)
+                applied = False
             bad = float(not torch.isfinite(values).all())
             over = float(time_budget_s is not None and elapsed() >= time_budget_s)
             if distributed:  # all ranks agree to stop (non-finite anywhere, or any rank over its budget)
@@ -392,11 +463,13 @@ def _train(hp, data, out_dir, num_steps, eval_every, save_every, seed, device, l
                 where = f"{last_path} (step {last_saved})" if last_saved is not None else "none was written yet"
                 raise NonFiniteLoss(f"non-finite loss at step {t + 1} (update index {t}): "
                                     + ", ".join(f"{k}={v:.4g}" for k, v in vals.items())
-                                    + f"; training stopped, the last good checkpoint is {where}")
-            optimizer.zero_grad(set_to_none=True)
-            losses["loss"].backward()
-            _clip(params, hp)
-            optimizer.step()
+                                    + f"; training stopped, the last good checkpoint is {where}"
+                                    + (" (the weights in memory took the bad update)" if applied else ""))
+            if not applied:
+                optimizer.zero_grad(set_to_none=True)
+                losses["loss"].backward()
+                clip_gradients(params, hp)
+                optimizer.step()
             step = t + 1
 
             for k, v in zip(LOSS_KEYS, values.tolist()):
@@ -432,6 +505,8 @@ def _train(hp, data, out_dir, num_steps, eval_every, save_every, seed, device, l
                 break
     finally:
         bar.close()
+        if prefetch is not None:
+            prefetch.close()
     if is_main:
         if last_valid_step != step and valid:
             last_valid_rec = validate(step)
@@ -456,18 +531,25 @@ EXPORT_TEST_SKETCHES = 300
 
 
 def export(run_dir, name: str, dest="data", *, which: str = LAST, data: SketchData | None = None,
-           test_sketches: int = EXPORT_TEST_SKETCHES) -> Path:
+           test_sketches: int = EXPORT_TEST_SKETCHES, dtype: str = "float32") -> Path:
     """Copy a run into ``dest`` as ``<name>.safetensors`` (weights only) + ``.manifest.json`` + ``.log.jsonl``.
 
     The manifest records the command, config, steps, wall time, hardware, commit, final train and
     valid losses (from the log), the file's sha256 and the loss on the first ``test_sketches``
     held-out test sketches (:func:`evaluate`, seed 0, w_KL = hp.kl_weight) that
     ``tests/test_pretrained.py`` re-checks.
+
+    ``dtype="float16"`` stores the weights in half precision (half the file; large models). They
+    load back as float32, and the manifest's losses are those of the rounded weights.
     """
     from .download import file_sha256
 
     run_dir, dest = Path(run_dir), Path(dest)
+    if dtype not in ("float32", "float16"):
+        raise ValueError(f"dtype must be float32 or float16, got {dtype!r}")
     model, hp, info = checkpoint.load(run_dir / which)
+    if dtype == "float16":  # evaluate what the file will hold
+        model.half().float()
     if data is None:
         from .data import load_dataset
 
@@ -482,13 +564,16 @@ def export(run_dir, name: str, dest="data", *, which: str = LAST, data: SketchDa
     run_info = info["extra"].get("run_info", {})
     dest.mkdir(parents=True, exist_ok=True)
     weights_path = dest / f"{name}.safetensors"
-    checkpoint.save(weights_path, model, hp, step=info["step"], metrics=info["metrics"],
-                    extra={"wall_time_s": info["extra"].get("wall_time_s"), "run_info": run_info})
+    checkpoint.save(weights_path, model.half() if dtype == "float16" else model, hp, step=info["step"],
+                    metrics=info["metrics"], extra={"wall_time_s": info["extra"].get("wall_time_s"),
+                                                    "run_info": run_info})
+    model.float()
     atomic_write(dest / f"{name}.log.jsonl", "".join(json.dumps(r) + "\n" for r in records))
     manifest = {
         "name": name,
         "file": weights_path.name,
         "sha256": file_sha256(weights_path),
+        "weights_dtype": dtype,
         "log": f"{name}.log.jsonl",
         "log_sha256": file_sha256(dest / f"{name}.log.jsonl"),
         "command": run_info.get("command"),
@@ -561,6 +646,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--valid-max", type=int, default=None, help="validate on the first N valid sketches only")
     p.add_argument("--device", default=None, help="cpu | cuda[:N] | mps (default: automatic)")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    p.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction, default=None,
+                   help="replay each update as one CUDA graph (default: on for one CUDA device)")
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                   help="fuse each step's element-wise work with torch.compile (default: with --cuda-graph)")
+    p.add_argument("--tf32", action="store_true", help="allow TF32 matrix products (faster, ~1e-3 relative error)")
     p.add_argument("--limit", type=int, default=None, help="use the first N sketches of each split (quick runs)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--no-plot", action="store_true", help="skip the loss-curve PNG")
@@ -568,6 +658,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default="kanjivg", help="name of the exported checkpoint")
     p.add_argument("--dest", default=str(Path(__file__).resolve().parents[1] / "data"), help="export folder")
     p.add_argument("--which", default=LAST, help="which checkpoint of the run to export (last/best .safetensors)")
+    p.add_argument("--export-dtype", default="float32", choices=("float32", "float16"),
+                   help="precision of the exported weights (float16 halves the file)")
     return p
 
 
@@ -577,7 +669,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.export:
-        path = export(args.export, args.name, args.dest, which=args.which)
+        path = export(args.export, args.name, args.dest, which=args.which, dtype=args.export_dtype)
         print(f"exported {path} (+ manifest, log)")
         return 0
     if not args.out or args.steps is None:
@@ -601,7 +693,8 @@ def main(argv: list[str] | None = None) -> int:
         result = train(hp, data, out, args.steps, eval_every=args.eval_every, save_every=args.save_every,
                        seed=args.seed, device=args.device, log_every=args.log_every, progress=not args.no_progress,
                        resume=args.resume, time_budget_s=args.time_budget, valid_max_sketches=args.valid_max,
-                       run_info={"command": command, "threads": torch.get_num_threads()}, plot=not args.no_plot)
+                       run_info={"command": command, "threads": torch.get_num_threads()}, plot=not args.no_plot,
+                       cuda_graph=args.cuda_graph, compile=args.compile, tf32=args.tf32)
     except NonFiniteLoss as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

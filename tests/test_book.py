@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import os
-import re
 import shutil
 import subprocess
 import sys

@@ -8,9 +8,7 @@ SKETCHLIB_SOURCE points that install at this checkout instead of GitHub (no netw
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import sysconfig
 import venv
 from pathlib import Path

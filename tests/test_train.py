@@ -147,10 +147,10 @@ def test_training_mode_augmentation_and_eval_mode(tmp_path, monkeypatch):
 def test_gradient_clipping_by_value_and_norm():
     p = torch.nn.Parameter(torch.zeros(4))
     p.grad = torch.tensor([3.0, -0.5, -7.0, 0.2])
-    T._clip([p], HP)
+    T.clip_gradients([p], HP)
     assert torch.equal(p.grad, torch.tensor([1.0, -0.5, -1.0, 0.2]))
     p.grad = torch.tensor([3.0, 4.0, 0.0, 0.0])
-    T._clip([p], HP.replace(grad_clip_mode="norm"))
+    T.clip_gradients([p], HP.replace(grad_clip_mode="norm"))
     torch.testing.assert_close(p.grad, torch.tensor([0.6, 0.8, 0.0, 0.0]))
 
 
@@ -259,6 +259,21 @@ def test_cli_train_resume_and_export(tmp_path, capsys):
     assert man["steps"] == early_step and max(r["step"] for r in T.read_log(dest / "early.log.jsonl")) == early_step
     assert man["final_train"]["step"] <= early_step
 
+    # half-precision export: F16 tensors in the file, float32 model on load, the manifest's loss is the file's
+    half = T.export(out, "half", dest, data=data, test_sketches=6, dtype="float16")
+    weights, _, _ = checkpoint.read(half)
+    assert {v.dtype for v in weights.values()} == {torch.float16}
+    man16 = json.loads((dest / "half.manifest.json").read_text())
+    assert man16["weights_dtype"] == "float16" and man16["sha256"] == hashlib.sha256(half.read_bytes()).hexdigest()
+    model16, _, _ = checkpoint.load(half)
+    assert all(p.dtype == torch.float32 for p in model16.parameters())
+    again = T.evaluate(model16, data.test, model16.hp, max_sketches=6, seed=0)
+    assert again["L_R"] == pytest.approx(man16["test_eval"]["L_R"], abs=1e-5)
+    nbytes = lambda ws: sum(v.numel() * v.element_size() for v in ws.values())  # noqa: E731
+    assert 2 * nbytes(weights) == nbytes(checkpoint.read(path)[0])
+    with pytest.raises(ValueError, match="dtype must be"):
+        T.export(out, "bad", dest, data=data, dtype="int8")
+
 
 DDP_SCRIPT = textwrap.dedent('''
     import hashlib, os, sys
@@ -304,3 +319,17 @@ def test_ddp_two_cpu_processes_keep_identical_weights(tmp_path):
         h.update(k.encode())
         h.update(v.numpy().tobytes())
     assert h.hexdigest() != r0[0]
+
+
+def test_prefetch_gives_the_same_batches_in_order():
+    from sketchlib.data import StrokeBatches
+
+    data = tiny_data()
+    b = StrokeBatches(data.train, 4, 20, augment=True, seed=7)
+    pre = T._Prefetch(b, depth=2)
+    try:
+        for t in [0, 1, 2, 5, 6, 3]:
+            got, ref = pre.get(t), b.batch(t)
+            assert torch.equal(got[0], ref[0]) and torch.equal(got[1], ref[1])
+    finally:
+        pre.close()

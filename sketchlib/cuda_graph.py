@@ -1,0 +1,158 @@
+"""A whole training update (forward, loss, backward, clipping, Adam) as one CUDA graph.
+
+Sketch-RNN's decoder runs N_max = 250 steps one after the other. Even with the fast cells, an
+update is tens of thousands of small kernels, and Python launches them more slowly than a GPU
+runs them: the GPU waits on the CPU. A CUDA graph records every kernel of one update once and
+replays the whole update with a single launch, so the GPU never waits.
+
+A graph replays fixed kernels on fixed memory, so :class:`GraphedTrainStep` keeps
+
+* the batch in fixed buffers: every Sketch-RNN batch has the same shape, [B, N_max + 1, 5]
+  strokes and [B] lengths, and each new batch is copied into them;
+* the learning rate lr_t and the KL weight w_KL(t) in device scalars that change between
+  replays (Adam is built with ``capturable=True`` and a tensor learning rate,
+  :func:`make_optimizer`);
+* the gradients in the graph's own memory (captured from ``None``, so every replay writes them
+  afresh, as ``zero_grad`` then ``backward`` would).
+
+Random numbers (recurrent dropout masks, the encoder's eps) come from PyTorch's graph-safe
+generator: each replay reads the generator's seed and offset at that moment, so seeding before
+an update (the training loop seeds with ``step_seed(seed, step, rank)``) makes a replay
+reproducible, and a resumed run repeats it exactly. They are different numbers from the eager
+loop's, which consumes the generator in another order.
+
+Capture needs a few eager updates first (cuBLAS and cuDNN set themselves up, ``torch.compile``
+compiles, Adam creates its state). Those updates are undone: the weights and Adam's state are
+copied back, so the first replay is update number one. On a CPU (``graph=False``) the same
+object runs the same update eagerly; the tests use that to check the bookkeeping without a GPU.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from sketchlib.config import HParams
+from sketchlib.encoder import check_lengths
+from sketchlib.loss import total_loss
+
+#: The losses an update returns, in this order.
+LOSS_KEYS = ("loss", "L_R", "L_s", "L_p", "L_KL")
+
+
+def make_optimizer(params, hp: HParams, capturable: bool) -> torch.optim.Adam:
+    """Adam at ``hp.learning_rate``; ``capturable=True`` (CUDA graphs) holds the rate in a device tensor."""
+    params = list(params)
+    if not capturable:
+        return torch.optim.Adam(params, lr=hp.learning_rate)
+    lr = torch.tensor(hp.learning_rate, dtype=torch.float32, device=params[0].device)
+    return torch.optim.Adam(params, lr=lr, capturable=True, foreach=True)
+
+
+def clip_gradients(params, hp: HParams) -> None:
+    """The reference clips each gradient element to [-grad_clip, grad_clip] (``grad_clip_mode="value"``)."""
+    if hp.grad_clip_mode == "value":
+        torch.nn.utils.clip_grad_value_(params, hp.grad_clip)
+    else:
+        torch.nn.utils.clip_grad_norm_(params, hp.grad_clip)
+
+
+class GraphedTrainStep:
+    """``step(strokes, lengths, lr, kl_weight) -> losses`` [5] (``LOSS_KEYS`` order, on the device).
+
+    ``model`` (in training mode) and ``optimizer`` (from :func:`make_optimizer`) are updated in
+    place. ``graph=None`` captures a CUDA graph on a GPU and runs eagerly elsewhere. The first
+    call runs ``warmup`` eager updates, undoes them, and captures.
+    """
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, hp: HParams, batch_size: int,
+                 device, *, graph: bool | None = None, warmup: int = 3):
+        device = torch.device(device)
+        self.graph_enabled = device.type == "cuda" if graph is None else bool(graph)
+        if self.graph_enabled and device.type != "cuda":
+            raise ValueError(f"CUDA graphs need a CUDA device, got {device}")
+        if self.graph_enabled and not all(g.get("capturable") for g in optimizer.param_groups):
+            raise ValueError("a CUDA-graph update needs an optimizer built with capturable=True (make_optimizer)")
+        if warmup < 1:
+            raise ValueError(f"warmup must be >= 1 (cuBLAS, cuDNN and autograd set up before capture), got {warmup}")
+        self.model, self.optimizer, self.hp, self.device, self.warmup = model, optimizer, hp, device, warmup
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        B, N = int(batch_size), int(hp.max_seq_len)
+        self.strokes = torch.zeros(B, N + 1, 5, device=device)  # [B, N_max + 1, 5] fixed input buffers
+        self.lengths = torch.ones(B, dtype=torch.long, device=device)  # [B]
+        self.kl_weight = torch.zeros((), device=device)
+        if self.graph_enabled:
+            self.lr = optimizer.param_groups[0]["lr"]
+            if not isinstance(self.lr, torch.Tensor):
+                self.lr = torch.tensor(float(self.lr), dtype=torch.float32, device=device)
+            for g in optimizer.param_groups:
+                g["lr"] = self.lr  # every group reads the one scalar the graph captured
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.losses: torch.Tensor | None = None
+
+    # -- one update --------------------------------------------------------------------------
+    def __call__(self, strokes: torch.Tensor, lengths: torch.Tensor, lr: float, kl_weight: float) -> torch.Tensor:
+        if tuple(strokes.shape) != tuple(self.strokes.shape):
+            raise ValueError(f"strokes must be {list(self.strokes.shape)} (the shape the step was built for), "
+                             f"got {list(strokes.shape)}")
+        check_lengths(lengths.cpu(), self.strokes.shape[0], self.strokes.shape[1] - 1)
+        if not self.model.training:
+            raise ValueError("the model must be in training mode")
+        self.strokes.copy_(strokes)
+        self.lengths.copy_(lengths)
+        self.kl_weight.fill_(float(kl_weight))
+        if not self.graph_enabled:
+            for g in self.optimizer.param_groups:
+                g["lr"] = float(lr)
+            self.optimizer.zero_grad(set_to_none=True)
+            return self._update()
+        self.lr.fill_(float(lr))
+        if self.graph is None:
+            self._capture()
+        self.graph.replay()
+        return self.losses
+
+    def _update(self) -> torch.Tensor:
+        """Forward, loss, backward, clip, Adam on the fixed buffers; the losses [5], detached."""
+        out = self.model(self.strokes, self.lengths)
+        losses = total_loss(out, self.strokes, self.lengths, self.kl_weight, self.hp.kl_tolerance)
+        losses["loss"].backward()
+        clip_gradients(self.params, self.hp)
+        self.optimizer.step()
+        return torch.stack([losses[k].detach() for k in LOSS_KEYS])
+
+    # -- capture -----------------------------------------------------------------------------
+    def _capture(self) -> None:
+        weights = [p.detach().clone() for p in self.params]
+        state = {p: {k: (v.clone() if isinstance(v, torch.Tensor) else v) for k, v in st.items()}
+                 for p, st in self.optimizer.state.items()}
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        try:
+            with torch.cuda.stream(side):  # warm-up off the default stream, as capture requires
+                for _ in range(self.warmup):
+                    self.optimizer.zero_grad(set_to_none=True)
+                    self._update()
+        finally:  # also when the warm-up fails (say torch.compile): the model is as it was
+            torch.cuda.current_stream(self.device).wait_stream(side)
+            self._restore(weights, state)
+        self.optimizer.zero_grad(set_to_none=True)  # captured from None: each replay writes fresh gradients
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.losses = self._update()
+
+    @torch.no_grad()
+    def _restore(self, weights, state) -> None:
+        """Undo the warm-up: weights back, Adam's state back (zeros = a fresh Adam), in the same tensors."""
+        for p, w in zip(self.params, weights):
+            p.copy_(w)
+        for p, st in self.optimizer.state.items():
+            before = state.get(p)
+            for k, v in st.items():
+                if not isinstance(v, torch.Tensor):
+                    if before is not None:
+                        st[k] = before[k]
+                elif before is not None and k in before:
+                    v.copy_(before[k])
+                else:
+                    v.zero_()
