@@ -30,7 +30,7 @@ fi
 $PY -c "import torch, sys; print('python', sys.version.split()[0], 'torch', torch.__version__, 'cuda', torch.cuda.is_available())"
 
 echo "== 1. CUDA tests ($(left) s left)"
-timeout 150 $PY -m pytest -q -p no:cacheprovider tests/test_cuda_graph.py tests/test_bptt.py tests/test_encoder.py \
+timeout 150 $PY -m pytest -q -p no:cacheprovider --tb=short tests/test_cuda_graph.py tests/test_bptt.py tests/test_encoder.py \
     "tests/test_model.py::test_cuda_paths_equal_the_cpu_reference" 2>&1 | tail -15
 
 echo "== 2. fast path vs plain path ($(left) s left)"

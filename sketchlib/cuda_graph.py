@@ -22,8 +22,8 @@ reproducible, and a resumed run repeats it exactly. They are different numbers f
 loop's, which consumes the generator in another order.
 
 Capture needs a few eager updates first (cuBLAS and cuDNN set themselves up, ``torch.compile``
-compiles, Adam creates its state). Those updates are undone: the weights and Adam's state are
-copied back, so the first replay is update number one. On a CPU (``graph=False``) the same
+compiles, Adam creates its state). Those updates are undone: the weights, Adam's state and the
+random generators are put back, so the first replay is the update the caller asked for. On a CPU (``graph=False``) the same
 object runs the same update eagerly; the tests use that to check the bookkeeping without a GPU.
 """
 
@@ -123,9 +123,15 @@ class GraphedTrainStep:
 
     # -- capture -----------------------------------------------------------------------------
     def _capture(self) -> None:
+        # the warm-up draws random numbers: put the generators back afterwards, so the first
+        # replay uses the state the caller seeded (a resumed run repeats its updates exactly)
+        rng = torch.get_rng_state(), torch.cuda.get_rng_state(self.device)
         weights = [p.detach().clone() for p in self.params]
         state = {p: {k: (v.clone() if isinstance(v, torch.Tensor) else v) for k, v in st.items()}
                  for p, st in self.optimizer.state.items()}
+        quiet = getattr(torch.autograd.graph, "set_warn_on_accumulate_grad_stream_mismatch", None)
+        if quiet is not None:  # the side-stream warm-up is the documented recipe; its stream warning is expected
+            quiet(False)
         side = torch.cuda.Stream(self.device)
         side.wait_stream(torch.cuda.current_stream(self.device))
         try:
@@ -140,6 +146,8 @@ class GraphedTrainStep:
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
             self.losses = self._update()
+        torch.set_rng_state(rng[0])
+        torch.cuda.set_rng_state(rng[1], self.device)
 
     @torch.no_grad()
     def _restore(self, weights, state) -> None:

@@ -1,7 +1,8 @@
 """From a dataset name to training batches: ``load_dataset``, ``SketchData`` and ``StrokeBatches``.
 
 ``load_dataset(name)`` gets stroke-3 sketches from one of the sources (KanjiVG, a Sketch-RNN ``.npz``,
-a Quick, Draw! ``.ndjson`` or category) and prepares them as the reference does:
+a Quick, Draw! ``.ndjson`` or category, or several of them joined: ``"cat,dog"``) and prepares them
+as the reference does:
 
 1. clamp every offset to ``[-1000, 1000]``;
 2. drop sketches longer than the requested ``N_max`` (and say how many);
@@ -110,6 +111,8 @@ def _raw_splits(name, limit, seed, cache, url, progress):
     from sketchlib import npz, quickdraw
 
     text = str(name)
+    if "," in text:  # several datasets as one (the reference's list-valued data_set): splits joined
+        return _joined_splits(text, limit, seed, cache, url, progress)
     sub = (lambda folder: Path(cache) / folder) if cache is not None else (lambda folder: None)
     if text == "kanjivg":
         from sketchlib.kanjivg import build_kanjivg
@@ -138,6 +141,23 @@ def _raw_splits(name, limit, seed, cache, url, progress):
                          "or a path to a .npz / .ndjson file")
     data = quickdraw.fetch_category(text, cache=sub("quickdraw"), url=url, progress=progress)
     return _npz_splits(text, data, text, limit)
+
+
+def _joined_splits(text, limit, seed, cache, url, progress):
+    """``"cat,dog,..."``: each part loaded as above, split by split end to end; labels name the part."""
+    parts = [p.strip() for p in text.split(",")]
+    if any(not p for p in parts) or len(set(parts)) != len(parts):
+        raise ValueError(f"dataset list {text!r}: names must be non-empty and distinct, separated by commas")
+    if url is not None:
+        raise ValueError(f"dataset list {text!r}: url= names one file; download a list's files one by one")
+    splits = {s: [] for s in SPLITS}
+    labels = {s: [] for s in SPLITS}
+    for part in parts:
+        _, sp, _ = _raw_splits(part, limit, seed, cache, url, progress)
+        for s in SPLITS:
+            splits[s].extend(sp[s])
+            labels[s].extend([part] * len(sp[s]))
+    return ",".join(parts), splits, labels
 
 
 def _npz_splits(display, data, where, limit):
@@ -199,7 +219,10 @@ def load_dataset(name_or_path="kanjivg", max_seq_len: int = 250, *, limit: int |
     ``name_or_path``: ``"kanjivg"`` (default; built from the ``kanjivg`` package and cached),
     ``"omniglot"``, a path to a Sketch-RNN ``.npz``, a path to a Quick, Draw! ``.ndjson`` (split
     90/5/5 by a shuffle seeded with ``seed``), or a Quick, Draw! category name such as ``"cat"``
-    (downloaded once to the cache; ``url`` overrides where from). ``limit`` keeps the first
+    (downloaded once to the cache; ``url`` overrides where from), or several of these separated by
+    commas (``"cat,dog,apple"``): their splits are joined, each sketch labelled with its source, and
+    one scale is computed over the joined training set, as the reference does for a list of
+    files. ``limit`` keeps the first
     ``limit`` sketches of each split (of the file, for KanjiVG / ndjson) for quick experiments.
     """
     _check_max_len(max_seq_len)

@@ -14,7 +14,7 @@ def test_bench_scripts_run_small_and_record_the_machine(tmp_path):
                            "--out-dir", str(tmp_path)], capture_output=True, text=True, timeout=600,
                           env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "| decoder | units | path | ms_per_step | speedup_vs_plain |" in proc.stdout
+    assert "| decoder | units | path | precision | ms_per_step | speedup_vs_plain | target_ms |" in proc.stdout
     train = json.loads((tmp_path / "train_step-small.json").read_text())
     paths = {(r["decoder"], r["path"]) for r in train["rows"]}
     assert {("lstm", "plain"), ("lstm", "fast"), ("lstm", "native"), ("hyper", "fast"), ("layer_norm", "plain")} <= paths
@@ -22,7 +22,10 @@ def test_bench_scripts_run_small_and_record_the_machine(tmp_path):
         assert r["ms_per_step"] > 0
     samp = json.loads((tmp_path / "sampling-small.json").read_text())
     assert {r["batch"] for r in samp["rows"]} == {1, 8}
-    for result in (train, samp):
+    check = json.loads((tmp_path / "check_fast_paths-small.json").read_text())
+    assert {r["decoder"] for r in check["rows"]} == {"lstm", "layer_norm", "hyper"}
+    assert all(r["within_1e-4"] and 0 <= r["rel_err_y"] < 1e-5 for r in check["rows"]), check["rows"]
+    for result in (train, samp, check):
         m = result["machine"]
         assert m["torch"] and m["device"] == "cpu" and m["cpu"] and result["command"].startswith("python bench/")
-        assert result["dtype"] == "float32"
+    assert {r["precision"] for r in train["rows"]} == {"float32"}

@@ -1,5 +1,6 @@
-"""Make docs/gallery.png, the README's picture: held-out KanjiVG characters, the shipped model's
-reconstructions of them, and new characters sampled from the prior.
+"""Make docs/gallery.png, the README's picture: held-out KanjiVG characters, both shipped models'
+reconstructions of them (the LSTM 256 trained on a CPU, the paper's HyperLSTM 2048 trained on a
+GPU), and new characters the HyperLSTM samples from the prior.
 
     python tools/readme_figure.py
 """
@@ -20,17 +21,21 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main() -> Path:
     torch.manual_seed(0)
-    model, hp, info = pretrained.load_pretrained("kanjivg")
+    torch.set_num_threads(2)
+    lstm, _, _ = pretrained.load_pretrained("kanjivg")
+    hyper, _, info = pretrained.load_pretrained("kanjivg_hyper")
     ds = data.load_dataset("kanjivg")
     idx = list(range(0, 8 * 37, 37))  # 8 test characters, spread over the split
     real = [ds.test[i] for i in idx]
     labels = [ds.labels["test"][i] for i in idx] if ds.labels.get("test") else [""] * len(idx)
     g = torch.Generator().manual_seed(1)
-    recon = sample.reconstruct(model, real, temperature=0.1, generator=g)
-    prior = sample.sample(model, n=8, temperature=0.4, generator=g)
+    recon_lstm = sample.reconstruct(lstm, real, temperature=0.1, generator=g)
+    recon_hyper = sample.reconstruct(hyper, real, temperature=0.1, generator=g)
+    prior = sample.sample(hyper, n=8, temperature=0.4, generator=g)
     # Code points, not the characters: matplotlib's default font has no CJK glyphs.
-    titles = [f"U+{ord(c):04X}" if c else "test" for c in labels] + ["reconstruction"] * 8 + ["sampled"] * 8
-    fig = render.draw_grid(real + recon + prior, titles=titles, ncols=8, cell_size=1.4)
+    titles = ([f"U+{ord(c):04X}" if c else "test" for c in labels] + ["LSTM 256"] * 8 + ["Hyper 2048"] * 8
+              + ["sampled"] * 8)
+    fig = render.draw_grid(real + recon_lstm + recon_hyper + prior, titles=titles, ncols=8, cell_size=1.4)
     out = ROOT / "docs" / "gallery.png"
     out.parent.mkdir(exist_ok=True)
     fig.savefig(out, dpi=90)
