@@ -138,5 +138,6 @@ def test_shipped_checkpoint_matches_its_manifest_on_held_out_data(name):
     assert got["n"] == ref["sketches"]
     for k in ("L_R", "L_KL", "loss"):
         assert got[k] == pytest.approx(ref[k], rel=1e-3, abs=1e-3), k
-    # and the model is trained: far better than the untrained reconstruction loss (about 2 nats here)
-    assert got["L_R"] < man["final_train"]["L_R"] + 0.5 and got["L_R"] < 1.0
+    # and the model is trained: far better than the untrained reconstruction loss (about 2 nats here),
+    # and the two held-out splits agree (valid chose nothing here: the export is the last checkpoint)
+    assert got["L_R"] < 1.0 and abs(got["L_R"] - man["final_valid"]["L_R"]) < 0.3
