@@ -1,4 +1,9 @@
-"""Sampling latency: one sketch of N steps and a batch of 64, plain step loop vs the fused fast step.
+"""Sampling latency: one sketch of N steps and a batch of 64, the reference path vs the fast path.
+
+``plain`` is ``sample(..., fast=False)``: ``model.step`` and ``sample_outputs`` at every step.
+``fast`` is the default: for the LSTM decoder on the CPU the numpy step of
+``sketchlib.decode_cpu`` (numpy's BLAS on torch's thread count), on a GPU the fused torch step;
+the LayerNorm and Hyper decoders take ``model.step`` on both paths.
 
 The decoder's p3 logit is pushed to -1e4 so every sketch runs the full N steps (a trained model
 would stop earlier; this measures the worst case the z-sliders must handle).
@@ -19,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, machine, print_table, time_it, write_json  # noqa: E402
 
 from sketchlib.config import HParams  # noqa: E402
+from sketchlib.decode_cpu import openblas_threads  # noqa: E402
 from sketchlib.model import SketchRNN  # noqa: E402
 from sketchlib.sample import sample  # noqa: E402
 
@@ -54,7 +60,9 @@ def run(size: str, device: torch.device, repeats: int) -> dict:
                 base = base or t["median_ms"]
                 rows.append(dict(decoder=dec_model, units=s["dec"], batch=n, steps=s["steps"], path=path,
                                  ms=t["median_ms"], min_ms=t["min_ms"], speedup_vs_plain=base / t["median_ms"]))
-    return dict(benchmark="sampling", size=size, dtype="float32", machine=machine(device), rows=rows)
+    blas = openblas_threads()
+    return dict(benchmark="sampling", size=size, dtype="float32", machine=machine(device), rows=rows,
+                numpy_blas_threads_default=blas[0]() if blas else None)
 
 
 def main(argv=None) -> dict:

@@ -66,9 +66,9 @@ def make_step(hp: HParams, device, path: str):
     strokes, lengths = synthetic_batch(hp.batch_size, hp.max_seq_len, device)
     if path.startswith("graph") or path == "native+graph":
         opt = make_optimizer(model.parameters(), hp, capturable=True)
-        step = GraphedTrainStep(model, opt, hp, hp.batch_size, device, warmup=2)
+        graphed = GraphedTrainStep(model, opt, hp, hp.batch_size, device, warmup=2)
         cpu_strokes, cpu_lengths = strokes.cpu(), lengths.cpu()
-        return lambda: step(cpu_strokes, cpu_lengths, 1e-3, 0.5)
+        return lambda: graphed(cpu_strokes, cpu_lengths, 1e-3, 0.5)
     opt = make_optimizer(model.parameters(), hp, capturable=False)
     fast = path != "plain"
 

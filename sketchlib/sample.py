@@ -19,13 +19,31 @@ sigma^2 tau^2; at tau = 1 the two agree. (Noted in the book's "Notes on fidelity
 Greedy mode: the argmax component, its mean offset and the argmax pen state (no noise at all).
 
 Speed: sketches are decoded as a batch (each stops at its own p3; the loop ends when all have),
-every random number is drawn up front in three tensor calls from ``generator``, and the per-step
-arithmetic runs in numpy on the [n, 6M+3] output; for the LSTM decoder a fused step hoists the
-constant z part of the input projection out of the loop (see :func:`_stepper`).
+and every random number is drawn up front in three tensor calls from ``generator``. ``fast=False``
+is the reference path: ``model.step`` at every step and :func:`sample_outputs` on its y.
+``fast=True`` computes the same equations faster where that is exact:
+
+* the plain LSTM decoder (eval mode, no input / output dropout) on the CPU steps in numpy float32
+  (:class:`sketchlib.decode_cpu.NumpyLSTM`): per step one BLAS product for the four gates (bias and
+  forget bias folded in; z W_z, constant in time, computed once), one for y, and six or seven
+  in-place element-wise calls; no allocation and no torch <-> numpy conversion. numpy's BLAS runs
+  on torch's thread count and torch on one thread meanwhile (:func:`sketchlib.decode_cpu.cpu_threads`);
+* one sketch computes only the rows of y it draws from ((q_hat, pi_hat), then the chosen
+  component's five) and draws with Python floats (:func:`_choose_one`, :func:`_offset_one`), not
+  with a dozen numpy calls on [1, k] arrays;
+* on a GPU the LSTM decoder takes the fused torch step of :func:`_stepper`; the LayerNorm and
+  Hyper cells use ``model.step``.
+
+Each is tested equal to the reference path (y and state to float32 rounding, the same sketches for
+the same generator). For the 512-unit decoder on a 2-core CPU (``bench/sampling.py``) one sketch of
+250 steps went from about 100-130 ms to about 17-30 ms, depending on the machine's load; a batch
+of 64 (about 400 ms) is bound by its [4H, 518] x [518, 64] product per step, about 1 ms, near
+this CPU's float32 peak.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import NamedTuple
 
@@ -33,6 +51,7 @@ import numpy as np
 import torch
 
 from . import mdn
+from .decode_cpu import NumpyLSTM, cpu_threads
 from .strokes import START_TOKEN, pad_batch
 
 
@@ -53,7 +72,7 @@ def _sigma_np(sigma_hat: np.ndarray) -> np.ndarray:
 
 def _rho_np(rho_hat: np.ndarray) -> np.ndarray:
     """rho = tanh(rho_hat), kept inside (-1, 1) as :attr:`sketchlib.mdn.MixtureParams.rho` does."""
-    return np.clip(np.tanh(rho_hat), -(1 - mdn.RHO_EPS), 1 - mdn.RHO_EPS)
+    return np.minimum(np.maximum(np.tanh(rho_hat), -(1 - mdn.RHO_EPS)), 1 - mdn.RHO_EPS)  # np.clip, minus its overhead
 
 
 def _split_numpy(y: np.ndarray, M: int) -> _Parts:
@@ -86,8 +105,10 @@ def sample_outputs(y: np.ndarray, num_mixture: int, temperature: float = 1.0, gr
     normal noise; the draw is then deterministic, which keeps the maths testable and the noise
     reproducible from one generator. Returns dx [n], dy [n] (float) and pen [n] (0, 1, 2 = p1, p2, p3).
 
-    Component k ~ Categorical(softmax(pi_hat / tau)) via argmax(pi_hat / tau + g_pi), likewise the
-    pen; then with sigma' = sigma * sqrt(tau) and rho = tanh(rho_hat) (bounded as in :mod:`sketchlib.mdn`)::
+    Component k ~ Categorical(softmax(pi_hat / tau)) via argmax(pi_hat / tau + g_pi), computed as
+    argmax(pi_hat + tau g_pi) (the same order, as tau > 0; the one-sketch fast path scales all the
+    noise by tau once), likewise the pen; then with sigma' = sigma * sqrt(tau) and
+    rho = tanh(rho_hat) (bounded as in :mod:`sketchlib.mdn`)::
 
         dx = mu_x + sigma_x' e1
         dy = mu_y + sigma_y' (rho e1 + sqrt(1 - rho^2) e2)
@@ -101,9 +122,10 @@ def sample_outputs(y: np.ndarray, num_mixture: int, temperature: float = 1.0, gr
     if greedy:
         k, pen = pi_hat.argmax(1), q_hat.argmax(1)
     else:
-        k, pen = (pi_hat / tau + g_pi).argmax(1), (q_hat / tau + g_pen).argmax(1)
+        k, pen = (pi_hat + tau * g_pi).argmax(1), (q_hat + tau * g_pen).argmax(1)  # in float64
     # the chosen component's (mu_x, mu_y, sigma_hat_x, sigma_hat_y, rho_hat): [n, 5], one gather
-    p = y[np.arange(len(k))[:, None], (3 + M) + k[:, None] + M * _FIVE].astype(np.float64)
+    # from y's last 5M entries seen as [n, 5, M]
+    p = y[:, 3 + M:].reshape(len(k), 5, M)[np.arange(len(k)), :, k].astype(np.float64)
     if greedy:
         return p[:, 0], p[:, 1], pen
     sig = _sigma_np(p[:, 2:4]) * math.sqrt(tau)  # [n, 2] sigma * sqrt(tau)
@@ -112,9 +134,6 @@ def sample_outputs(y: np.ndarray, num_mixture: int, temperature: float = 1.0, gr
     dx = p[:, 0] + sig[:, 0] * e1
     dy = p[:, 1] + sig[:, 1] * (rho * e1 + np.sqrt(1.0 - rho * rho) * e2)
     return dx, dy, pen
-
-
-_FIVE = np.arange(5)
 
 
 def _model_hp(model):
@@ -146,21 +165,63 @@ def _prepare_z(model, n: int, z, generator) -> tuple[torch.Tensor | None, int]:
     return z.to(device=device, dtype=torch.float32), z.shape[0]
 
 
-def _stepper(model, z: torch.Tensor | None, n: int, fast: bool = True):
-    """(initial state, step) where ``step(s_prev [n, 5], state) -> (y [n, 6M+3], state)``.
+def _choose_one(head: list[float], greedy: bool, g: list[float] | None) -> tuple[int, int]:
+    """The pen state and the mixture component of ONE sketch, as :func:`sample_outputs` chooses them.
 
-    The generic step is ``model.step``. For the plain LSTM decoder (no input / output dropout, eval
-    mode) a fused step computes the same equations with the constant part of the input projection
-    hoisted out of the loop: x_i = [S_{i-1}; z], so x_i W_xh + b = S_{i-1} W_s + (z W_z + b), and
-    [S_{i-1}; h] @ [W_s; W_hh] is one matmul per step. Tested equal to ``model.step``.
+    ``head`` is (q_hat, pi_hat), the first 3 + M entries of y, and ``g`` tau times the pen's then the
+    mixture's Gumbel noise, both as Python floats: the same float64 sums and first-maximum argmaxes
+    as :func:`sample_outputs` (tested equal), without a numpy call on a [1, k] array (about 1 us
+    each, against about 0.05 us for a float operation). Returns (pen, k).
     """
+    s = head if greedy else [h + n for h, n in zip(head, g)]  # [q_hat | pi_hat] + tau [g_pen | g_pi]
+    return s.index(max(s[:3])), s.index(max(s[3:]), 3) - 3
+
+
+def _offset_one(p: list[float], tau: float, greedy: bool, e) -> tuple[float, float]:
+    """(dx, dy) for ONE sketch from its chosen component's (mu_x, mu_y, sigma_hat_x, sigma_hat_y, rho_hat).
+
+    :func:`sample_outputs`' arithmetic in Python floats (``e`` the pair (e1, e2)): a numpy call on a
+    [1, k] array costs about 1 us, a float operation about 0.05 us.
+    """
+    mu_x, mu_y, sx_hat, sy_hat, rho_hat = p
+    if greedy:
+        return mu_x, mu_y
+    root_tau = math.sqrt(tau)
+    sx = math.exp(max(sx_hat, mdn.LOG_SIGMA_MIN)) * root_tau  # as _sigma_np, times sqrt(tau)
+    sy = math.exp(max(sy_hat, mdn.LOG_SIGMA_MIN)) * root_tau
+    rho = min(max(math.tanh(rho_hat), -(1 - mdn.RHO_EPS)), 1 - mdn.RHO_EPS)  # as _rho_np
+    e1, e2 = e
+    return mu_x + sx * e1, mu_y + sy * (rho * e1 + math.sqrt(1.0 - rho * rho) * e2)
+
+
+def _plain_lstm_decoder(model) -> bool:
+    """True where the decoder step is exactly the LSTM equations: an LSTMCell, eval mode, no input / output dropout."""
     from .lstm import LSTMCell
 
     dec = getattr(model, "decoder", None)
     cell = getattr(dec, "cell", None)
+    return type(cell) is LSTMCell and not dec.input_drop and not dec.output_drop and not model.training
+
+
+def _numpy_step_applies(model, device: torch.device) -> bool:
+    """Whether the fast path is the numpy LSTM step (:class:`~sketchlib.decode_cpu.NumpyLSTM`): plain LSTM, CPU."""
+    return device.type == "cpu" and _plain_lstm_decoder(model)
+
+
+def _stepper(model, z: torch.Tensor | None, n: int, fast: bool = True):
+    """(initial state, step) where ``step(s_prev [n, 5], state) -> (y [n, 6M+3], state)``, in torch.
+
+    The generic step is ``model.step``. For the plain LSTM decoder (:func:`_plain_lstm_decoder`)
+    a fused step computes the same equations with the constant part of the input projection
+    hoisted out of the loop: x_i = [S_{i-1}; z], so x_i W_xh + b = S_{i-1} W_s + (z W_z + b), and
+    [S_{i-1}; h] @ [W_s; W_hh] is one matmul per step. Tested equal to ``model.step``. (On the CPU
+    :class:`~sketchlib.decode_cpu.NumpyLSTM` is faster still; this is the GPU's fast path.)
+    """
     state = model.initial_state(z, n)
-    if not (fast and type(cell) is LSTMCell and not dec.input_drop and not dec.output_drop and not model.training):
+    if not (fast and _plain_lstm_decoder(model)):
         return state, lambda s_prev, st: model.step(s_prev, z, st)
+    dec = model.decoder
+    cell = dec.cell
     W_xh, H = cell.W_xh, cell.hidden_size  # [5 (+ N_z), 4H]
     W = torch.cat([W_xh[:5], cell.W_hh], 0)  # [5 + H, 4H]
     bias = cell.bias.expand(n, -1) if z is None else torch.addmm(cell.bias, z, W_xh[5:])  # [n, 4H]
@@ -186,7 +247,8 @@ def sample(model, n: int = 1, z=None, temperature: float = 1.0, greedy: bool = F
     ``z``: [N_z] or [n, N_z] latent vectors (conditional model); None draws z ~ N(0, I) from
     ``generator``. ``max_len`` defaults to the model's N_max. A sketch whose first pen state is p3
     comes back with 0 rows. All noise comes from ``generator`` (torch's default one if None).
-    ``fast=False`` uses ``model.step`` even where the fused LSTM step applies (same result).
+    ``fast=False`` is the reference path: ``model.step`` and :func:`sample_outputs` at every step
+    (the same sketches as the fast path, up to float32 rounding).
     """
     hp = _model_hp(model)
     tau = _check_temperature(temperature, greedy)
@@ -196,42 +258,104 @@ def sample(model, n: int = 1, z=None, temperature: float = 1.0, greedy: bool = F
     if T < 1:
         raise ValueError(f"max_len must be >= 1, got {max_len!r}")
     M = hp.num_mixture
-    z, n = _prepare_z(model, int(n), z, generator)
     device = next(model.parameters()).device
-    if greedy:
-        g_pi = g_pen = eps = [None] * T
-    else:  # all the noise for the whole run in three calls: [T, n, M], [T, n, 3], [T, n, 2]
-        g_pi = gumbel((T, n, M), generator)
-        g_pen = gumbel((T, n, 3), generator)
-        eps = torch.randn((T, n, 2), generator=generator, dtype=torch.float64).numpy()
-
-    out = np.zeros((T, n, 3), dtype=np.float32)  # stroke-3 rows as they are drawn
-    length = np.full(n, T, dtype=np.int64)  # index of each sketch's p3 (= its number of rows)
-    alive = np.ones(n, dtype=bool)
-    rows = np.arange(n)
-    s_np = np.tile(START_TOKEN, (n, 1))  # S_0 for every sketch, [n, 5]
     was_training = model.training
     model.eval()
+    numpy_step = fast and _numpy_step_applies(model, device)
     try:
-        with torch.inference_mode():
-            state, step = _stepper(model, z, n, fast)
-            for t in range(T):
-                y, state = step(torch.from_numpy(s_np).to(device), state)  # [n, 6M+3]
-                dx, dy, pen = sample_outputs(y.cpu().numpy(), M, tau, greedy,
-                                             g_pi=g_pi[t], g_pen=g_pen[t], eps=eps[t])
-                ended = alive & (pen == 2)
-                length[ended] = t
-                alive &= ~ended
-                s_np = np.zeros((n, 5), dtype=np.float32)  # S_t = (dx, dy, one-hot pen), fed back next step
-                s_np[:, 0], s_np[:, 1] = dx, dy
-                s_np[rows, 2 + pen] = 1.0
-                out[t, :, :2] = s_np[:, :2]
-                out[t, :, 2] = s_np[:, 3]  # lift = p2
-                if not alive.any():
-                    break
+        # numpy path: all of it on one torch thread (and numpy's BLAS on torch's count): a torch op
+        # on two threads just before the loop leaves an OpenMP thread spinning for ~10 ms on the
+        # core that OpenBLAS needs
+        with torch.inference_mode(), (cpu_threads() if numpy_step else contextlib.nullcontext()):
+            z, n = _prepare_z(model, int(n), z, generator)
+            if greedy:
+                g_pi = g_pen = eps = None
+            else:  # all the noise for the whole run in three calls: [T, n, M], [T, n, 3], [T, n, 2]
+                g_pi = gumbel((T, n, M), generator)
+                g_pen = gumbel((T, n, 3), generator)
+                eps = torch.randn((T, n, 2), generator=generator, dtype=torch.float64).numpy()
+            if numpy_step:
+                dec = NumpyLSTM(model, z, n)
+                if n == 1:
+                    return [_decode_one(dec, T, M, tau, greedy, g_pi, g_pen, eps)]
+                step, feed = dec.step, dec.feed
+            else:
+                state, torch_step = _stepper(model, z, n, fast)
+                step, feed = _torch_loop_fns(torch_step, state, device, n)
+            out, length = _decode(step, feed, T, n, M, tau, greedy, g_pi, g_pen, eps)
     finally:
         model.train(was_training)
     return [np.ascontiguousarray(out[: length[i], i]) for i in range(n)]
+
+
+def _torch_loop_fns(torch_step, state, device, n):
+    """(step, feed) for :func:`_decode` around a torch ``step(s_prev, state)``."""
+    box = {"state": state, "s": torch.from_numpy(np.tile(START_TOKEN, (n, 1))).to(device)}  # S_0, [n, 5]
+    rows = np.arange(n)
+
+    def step():
+        y, box["state"] = torch_step(box["s"], box["state"])
+        return y.cpu().numpy()  # [n, 6M+3]
+
+    def feed(dx, dy, pen):
+        s = np.zeros((n, 5), dtype=np.float32)  # S_t = (dx, dy, one-hot pen), fed back next step
+        s[:, 0], s[:, 1] = dx, dy
+        s[rows, 2 + pen] = 1.0
+        box["s"] = torch.from_numpy(s).to(device)
+
+    return step, feed
+
+
+def _decode(step, feed, T, n, M, tau, greedy, g_pi, g_pen, eps):
+    """The sampling loop for n sketches: (out [T, n, 3] stroke-3 rows, length [n] = index of each p3)."""
+    out = np.zeros((T, n, 3), dtype=np.float32)  # stroke-3 rows as they are drawn
+    length = np.full(n, T, dtype=np.int64)
+    alive = np.ones(n, dtype=bool)
+    for t in range(T):
+        y = step()  # [n, 6M+3]
+        dx, dy, pen = sample_outputs(y, M, tau, greedy, g_pi=None if greedy else g_pi[t],
+                                     g_pen=None if greedy else g_pen[t], eps=None if greedy else eps[t])
+        out[t, :, 0], out[t, :, 1] = dx, dy  # float32, as fed back
+        out[t, :, 2] = pen == 1  # lift = p2
+        ended = pen == 2
+        if ended.any():
+            ended &= alive
+            length[ended] = t
+            alive &= ~ended
+            if not alive.any():
+                break
+        feed(dx, dy, pen)
+    return out, length
+
+
+def _decode_one(dec: NumpyLSTM, T, M, tau, greedy, g_pi, g_pen, eps) -> np.ndarray:
+    """The sampling loop for ONE sketch on :class:`~sketchlib.decode_cpu.NumpyLSTM`: stroke-3 [<= T, 3].
+
+    Of y it computes only what the draw reads: (q_hat, pi_hat), 3 + M rows of [W_y | b_y] [h; 1],
+    then the chosen component's five rows (every M-th from 3 + M + k, a strided view that BLAS
+    reads in place): 3 + M + 5 of the 6M + 3 rows. The draw is :func:`_choose_one` and
+    :func:`_offset_one`, i.e. :func:`sample_outputs`' arithmetic.
+    """
+    if greedy:
+        g = e = [None] * T
+    else:
+        g = (tau * np.concatenate([g_pen[:, 0], g_pi[:, 0]], axis=1)).tolist()  # T lists of 3 + M, y[:3 + M]'s layout
+        e = eps[:, 0].tolist()  # T pairs (e1, e2)
+    x, hx, Wy = dec.x1, dec.hx, dec.Wy  # x [5 + H + 1]: S_{i-1} in its first five entries
+    W_head, head = Wy[:3 + M], np.empty(3 + M, dtype=np.float32)  # [3 + M, H + 1], [3 + M]
+    rows = []
+    for t in range(T):
+        dec.advance()  # h_t into x
+        np.dot(W_head, hx, head)  # (q_hat, pi_hat)
+        pen, k = _choose_one(head.tolist(), greedy, g[t])
+        if pen == 2:
+            break
+        p = np.dot(Wy[3 + M + k::M], hx).tolist()  # (mu_x, mu_y, sigma_hat_x, sigma_hat_y, rho_hat) of component k
+        dx, dy = _offset_one(p, tau, greedy, e[t])
+        rows.append((dx, dy, pen == 1))
+        x[0], x[1], x[2], x[3], x[4] = dx, dy, 0.0, 0.0, 0.0  # S_t = (dx, dy, one-hot pen), fed back;
+        x[2 + pen] = 1.0  # float32, so dx and dy are rounded as in the output
+    return np.array(rows, dtype=np.float32).reshape(-1, 3)
 
 
 def _batch(model, sketches) -> tuple[torch.Tensor, torch.Tensor]:

@@ -9,6 +9,7 @@ from torch import nn
 
 from sketchlib import sample as S
 from sketchlib.config import HParams
+from sketchlib.decode_cpu import NumpyLSTM
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -188,18 +189,98 @@ def _never_end(model):
     return model
 
 
-def test_fused_lstm_step_equals_model_step():
-    model = _never_end(_model())
-    for kw in (dict(greedy=True), dict(temperature=0.7)):
-        a = S.sample(model, n=3, generator=torch.Generator().manual_seed(1), fast=True, **kw)
-        b = S.sample(model, n=3, generator=torch.Generator().manual_seed(1), fast=False, **kw)
+def _perturbed(**kw):
+    """A small model with every decoder parameter random (biases too), p3 never drawn."""
+    model = _model(**kw)
+    with torch.no_grad():
+        for p in model.decoder.parameters():
+            p.copy_(torch.randn_like(p) * 0.5)
+    return _never_end(model)
+
+
+@pytest.mark.parametrize("conditional", [True, False])
+@pytest.mark.parametrize("n", [1, 3])
+def test_fast_path_equals_reference_path(conditional, n, monkeypatch):
+    """fast=True (numpy LSTM step; for one sketch the partial y and the scalar draw) gives the
+    sketches of fast=False (model.step and sample_outputs at every step) for the same generator."""
+    made = []
+    monkeypatch.setattr(S, "NumpyLSTM", lambda *a: made.append(a) or NumpyLSTM(*a))
+    model = _perturbed(conditional=conditional)
+    for kw in (dict(greedy=True), dict(temperature=0.7), dict(temperature=1.3)):
+        a = S.sample(model, n=n, generator=torch.Generator().manual_seed(1), fast=True, **kw)
+        b = S.sample(model, n=n, generator=torch.Generator().manual_seed(1), fast=False, **kw)
         for x, y in zip(a, b):
             assert x.shape == y.shape == (20, 3)
-            np.testing.assert_allclose(x, y, atol=1e-5)
-    unc = _never_end(_model(conditional=False))
-    a = S.sample(unc, n=2, greedy=True, fast=True)
-    b = S.sample(unc, n=2, greedy=True, fast=False)
-    np.testing.assert_allclose(np.stack(a), np.stack(b), atol=1e-5)
+            np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5)
+    assert len(made) == 3  # the fast calls took the numpy step
+    ended = _model(conditional=conditional)  # default init: sketches stop at their own p3
+    for kw in (dict(greedy=True), dict(temperature=0.5)):
+        a = S.sample(ended, n=n, generator=torch.Generator().manual_seed(2), fast=True, **kw)
+        b = S.sample(ended, n=n, generator=torch.Generator().manual_seed(2), fast=False, **kw)
+        assert [len(x) for x in a] == [len(x) for x in b]
+        for x, y in zip(a, b):
+            np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5)
+
+
+def test_torch_fast_path_equals_reference_path(monkeypatch):
+    """With the numpy step ruled out (as for a model on a GPU), fast=True runs the fused torch step."""
+    monkeypatch.setattr(S, "_numpy_step_applies", lambda model, device: False)
+    model = _perturbed()
+    for n, kw in ((1, dict(temperature=0.7)), (3, dict(greedy=True))):
+        a = S.sample(model, n=n, generator=torch.Generator().manual_seed(1), fast=True, **kw)
+        b = S.sample(model, n=n, generator=torch.Generator().manual_seed(1), fast=False, **kw)
+        np.testing.assert_allclose(np.stack(a), np.stack(b), rtol=1e-4, atol=1e-5)
+
+
+def test_torch_fused_step_equals_model_step():
+    """The fused torch step (the fast path on a GPU) computes model.step's y and state."""
+    model = _perturbed().eval()
+    g = torch.Generator().manual_seed(3)
+    z = torch.randn(3, 4, generator=g)
+    with torch.inference_mode():
+        state, step = S._stepper(model, z, 3, fast=True)
+        ref = model.initial_state(z, 3)
+        for _ in range(5):
+            s = torch.zeros(3, 5)
+            s[:, :2] = torch.randn(3, 2, generator=g)
+            s[:, 3] = 1.0
+            y, state = step(s, state)
+            want, ref = model.step(s, z, ref)
+            torch.testing.assert_close(y, want, rtol=1e-5, atol=1e-6)
+            torch.testing.assert_close(state, tuple(ref), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("greedy", [False, True])
+def test_one_sketch_draw_equals_sample_outputs(greedy):
+    """_choose_one and _offset_one (Python floats, one sketch) draw exactly what sample_outputs draws."""
+    rng = np.random.default_rng(0)
+    m = 4
+    y = (rng.normal(size=(300, 6 * m + 3)) * 2).astype(np.float32)
+    y[:5, 3:3 + m] = 1.0  # ties in pi_hat: the first maximum wins in both
+    y[5, 3 + 5 * m:] = 30.0  # rho clamped
+    y[6, 3 + 3 * m:3 + 5 * m] = -50.0  # sigma floored
+    for tau in (0.3, 1.0, 2.0):
+        g = torch.Generator().manual_seed(4)
+        g_pi, g_pen = S.gumbel((300, m), g), S.gumbel((300, 3), g)
+        eps = torch.randn((300, 2), generator=g, dtype=torch.float64).numpy()
+        if greedy:
+            g_pi = g_pen = eps = None
+        dx, dy, pen = S.sample_outputs(y, m, tau, greedy, g_pi=g_pi, g_pen=g_pen, eps=eps)
+        noise = None if greedy else (tau * np.concatenate([g_pen, g_pi], axis=1)).tolist()
+        for j in range(300):
+            p, k = S._choose_one(y[j, :3 + m].tolist(), greedy, None if greedy else noise[j])
+            assert p == pen[j]
+            ox, oy = S._offset_one(y[j, 3 + m + k::m].tolist(), tau, greedy, None if greedy else eps[j])
+            assert ox == pytest.approx(dx[j], rel=1e-12, abs=1e-12)
+            assert oy == pytest.approx(dy[j], rel=1e-12, abs=1e-12)
+
+
+def test_non_lstm_cells_and_dropout_keep_model_step():
+    """Only the plain LSTM decoder in eval mode gets the numpy step."""
+    assert S._plain_lstm_decoder(_model().eval())
+    assert not S._plain_lstm_decoder(_model().train())
+    assert not S._plain_lstm_decoder(_model(dec_model="layer_norm").eval())
+    assert not S._plain_lstm_decoder(_model(use_output_dropout=True).eval())
 
 
 @pytest.mark.parametrize("dec_model", ["lstm", "layer_norm", "hyper"])
