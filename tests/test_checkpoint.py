@@ -11,13 +11,7 @@ from sketchlib import checkpoint
 from sketchlib.config import HParams
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread is faster, and much faster on a busy shared CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: tiny tensors run fastest on one thread
 
 
 class Tiny(nn.Module):

@@ -14,13 +14,7 @@ from sketchlib.layer_norm_lstm import LayerNormLSTMCell
 from sketchlib.lstm import LSTMCell
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: a single thread is fastest, and the 2-core CI machine is shared."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: tiny tensors run fastest on one thread
 
 
 B, T, H, NZ, M, NH, E = 3, 7, 12, 4, 3, 6, 4

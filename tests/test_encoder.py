@@ -8,13 +8,7 @@ from sketchlib.config import HParams
 from sketchlib.encoder import Encoder, reverse_within_lengths
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: a single thread is fastest, and the 2-core CI machine is shared."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: tiny tensors run fastest on one thread
 
 
 B, T, H, NZ = 3, 10, 8, 4

@@ -6,13 +6,7 @@ import torch
 from sketchlib.layer_norm_lstm import LayerNormLSTMCell
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: a single thread is fastest, and the 2-core CI machine is shared."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: tiny tensors run fastest on one thread
 
 
 D, H, B, T = 5, 8, 3, 9

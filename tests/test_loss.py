@@ -11,13 +11,7 @@ from sketchlib.loss import kl_loss, real_point_mask, reconstruction_loss, total_
 from sketchlib.model import ModelOutput
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: a single thread is fastest, and the 2-core CI machine is shared."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: tiny tensors run fastest on one thread
 
 
 LOG_2PI = math.log(2 * math.pi)

@@ -10,13 +10,7 @@ from torch.distributions import Categorical, MixtureSameFamily, MultivariateNorm
 from sketchlib import mdn
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: a single thread is fastest, and the 2-core CI machine is shared."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: tiny tensors run fastest on one thread
 
 
 def test_layout_is_the_references():

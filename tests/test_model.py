@@ -13,13 +13,7 @@ from sketchlib.lstm import LSTMCell
 from sketchlib.model import ModelOutput, SketchRNN
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: a single thread is fastest, and the 2-core CI machine is shared."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: tiny tensors run fastest on one thread
 
 
 B, N_MAX = 3, 8

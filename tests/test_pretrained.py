@@ -5,7 +5,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 import yaml
 
 from sketchlib import pretrained as P
@@ -14,13 +13,7 @@ from sketchlib.config import HParams
 from sketchlib.data import SketchData
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread is faster, and much faster on a busy shared CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: tiny tensors run fastest on one thread
 
 
 ROOT = Path(__file__).resolve().parents[1]

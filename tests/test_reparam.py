@@ -10,13 +10,7 @@ from torch.distributions import Normal, kl_divergence as torch_kl
 from sketchlib.reparam import kl_divergence, reparameterize, sigma_from_hat
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: a single thread is fastest, and the 2-core CI machine is shared."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: tiny tensors run fastest on one thread
 
 
 def test_gradients_dz_dmu_is_one_and_dz_dsigma_is_eps():

@@ -12,13 +12,7 @@ from sketchlib.config import HParams
 from sketchlib.decode_cpu import NumpyLSTM
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread is faster, and much faster on a busy shared CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: tiny tensors run fastest on one thread
 
 
 M = 3
