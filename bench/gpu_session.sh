@@ -55,5 +55,7 @@ cp $RUN/log.jsonl "$OUT/run_log.jsonl" 2>/dev/null
 # $OUT takes files of at most 16 MB: the small ones go in one tar, the weights in parts
 (cd /tmp/export && tar cf "$OUT/export_small.tar" kanjivg_hyper.manifest.json kanjivg_hyper.log.jsonl)
 split -b 15M -d /tmp/export/kanjivg_hyper.safetensors "$OUT/kanjivg_hyper.safetensors.part"
+# at most 8 files come back from a lent GPU: the JSON results and the run log go in one tar too
+(cd "$OUT" && tar cf results.tar ./*.json run_log.jsonl 2>/dev/null && rm -f ./*.json run_log.jsonl)
 ls -la "$OUT"
 echo "== done in $(( $(date +%s) - start )) s"
