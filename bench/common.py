@@ -11,6 +11,8 @@ from pathlib import Path
 
 import torch
 
+from sketchlib.device import cpu_model
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -20,7 +22,7 @@ def machine(device: torch.device) -> dict:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "platform": platform.platform(),
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "device": str(device),
@@ -30,16 +32,6 @@ def machine(device: torch.device) -> dict:
         info["gpu"] = torch.cuda.get_device_name(device)
         info["tf32_matmul"] = torch.backends.cuda.matmul.allow_tf32
     return info
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def sync(device: torch.device) -> None:

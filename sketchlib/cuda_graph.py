@@ -34,10 +34,8 @@ from torch import nn
 
 from sketchlib.config import HParams
 from sketchlib.encoder import check_lengths
-from sketchlib.loss import total_loss
+from sketchlib.loss import LOSS_KEYS, total_loss
 
-#: The losses an update returns, in this order.
-LOSS_KEYS = ("loss", "L_R", "L_s", "L_p", "L_KL")
 
 
 def make_optimizer(params, hp: HParams, capturable: bool) -> torch.optim.Adam:

@@ -171,21 +171,3 @@ class HyperLSTMCell(RecurrentCell):
                                 c, None if masks is None else masks[t], self.cell_gain, self.cell_shift, self.eps)
             outputs.append(h)
         return torch.stack(outputs, dim=1), (h, c, h_hat, c_hat)
-
-    def _forget_shift(self, like: torch.Tensor) -> torch.Tensor:
-        """[4, H] zeros with forget_bias on the f row (gate order i, g, f, o)."""
-        shift = torch.zeros(4, self.hidden_size, dtype=like.dtype, device=like.device)
-        shift[2] = self.forget_bias
-        return shift
-
-    # -- for the book ----------------------------------------------------------------------
-    @torch.no_grad()
-    def trace(self, x: torch.Tensor, state: HyperState | None = None) -> dict[str, torch.Tensor]:
-        """Every gate at every step, stacked over time: i, f, g, o, c, h [T, B, H], h_hat [T, B, N̂],
-        d [T, B, 8, H] (block scales) and beta [T, B, 4, H] (dynamic biases). Plain path, no grad."""
-        state = self.zero_state(x.shape[0]) if state is None else state
-        steps = []
-        for x_t in x.unbind(1):
-            _, state, gates = self(x_t, state, return_gates=True)
-            steps.append(gates)
-        return {k: torch.stack([s[k] for s in steps]) for k in steps[0]}

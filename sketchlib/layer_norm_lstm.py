@@ -148,24 +148,3 @@ class LayerNormLSTMCell(RecurrentCell):
                                           cell_shift, eps)
             outputs.append(h)
         return _unstack(torch.stack(outputs, dim=-2), h, c, len(cells))  # outputs [(K,) B, T, H]
-
-    def _forget_shift(self, like: torch.Tensor) -> torch.Tensor:
-        """[4, H] zeros with forget_bias on the f row (gate order i, g, f, o)."""
-        shift = torch.zeros(4, self.hidden_size, dtype=like.dtype, device=like.device)
-        shift[2] = self.forget_bias
-        return shift
-
-    # -- for the book ----------------------------------------------------------------------
-    @torch.no_grad()
-    def trace(self, x: torch.Tensor, state: LSTMState | None = None) -> dict[str, torch.Tensor]:
-        """Every gate at every step: dict of [T, B, H] tensors i, f, g, o, c, h (plain path, no grad).
-
-        i, f, o are the gate values in (0, 1) (f with the forget bias), g = tanh(a_g) the candidate
-        before recurrent dropout, c and h the new state.
-        """
-        state = self.zero_state(x.shape[0]) if state is None else state
-        steps = []
-        for x_t in x.unbind(1):
-            _, state, gates = self(x_t, state, return_gates=True)
-            steps.append(gates)
-        return {k: torch.stack([s[k] for s in steps]) for k in steps[0]}

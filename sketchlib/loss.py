@@ -23,6 +23,10 @@ from sketchlib import mdn
 from sketchlib.reparam import kl_divergence
 
 
+#: The losses :func:`total_loss` returns, in the order logs and training steps list them.
+LOSS_KEYS = ("loss", "L_R", "L_s", "L_p", "L_KL")
+
+
 def real_point_mask(lengths: torch.Tensor, n_max: int) -> torch.Tensor:
     """[B, N_max] bool, True on the real points (row i < N_s) of the targets S_1..S_{N_max}."""
     return torch.arange(n_max, device=lengths.device) < lengths[:, None]

@@ -94,6 +94,12 @@ class RecurrentCell(nn.Module):
             return None
         return recurrent_dropout_masks(steps, batch_size, self.hidden_size, self.dropout_keep, like)
 
+    def _forget_shift(self, like: torch.Tensor) -> torch.Tensor:
+        """[4, H] zeros with forget_bias on the f row (gate order i, g, f, o): what the fast paths add."""
+        shift = torch.zeros(4, self.hidden_size, dtype=like.dtype, device=like.device)
+        shift[2] = self.forget_bias
+        return shift
+
     # -- a whole sequence --------------------------------------------------------------------
     def sequence(self, x: torch.Tensor, state=None, masks: torch.Tensor | None = None, fast: bool = True):
         """Run over x [B, T, D] from ``state`` (zeros if None) -> (h for every step [B, T, H], final state).
@@ -113,6 +119,22 @@ class RecurrentCell(nn.Module):
                 outputs.append(h)
             return torch.stack(outputs, dim=1), state
         return self._fast_sequence(x, state, masks)
+
+    # -- for the book ----------------------------------------------------------------------
+    @torch.no_grad()
+    def trace(self, x: torch.Tensor, state=None) -> dict[str, torch.Tensor]:
+        """Every gate at every step (plain path, no grad): ``forward(..., return_gates=True)``'s dict
+        stacked over time. i, f, g, o, c, h are [T, B, H]: i, f, o the gate values in (0, 1) (f with
+        the forget bias), g = tanh(a_g) the candidate before recurrent dropout, c and h the new state.
+        The HyperLSTM adds h_hat [T, B, N̂], d [T, B, 8, H] (block scales) and beta [T, B, 4, H]
+        (dynamic biases).
+        """
+        state = self.zero_state(x.shape[0]) if state is None else state
+        steps = []
+        for x_t in x.unbind(1):
+            _, state, gates = self(x_t, state, return_gates=True)
+            steps.append(gates)
+        return {k: torch.stack([s[k] for s in steps]) for k in steps[0]}
 
 
 class LSTMCell(RecurrentCell):
@@ -209,9 +231,8 @@ class LSTMCell(RecurrentCell):
         """x W_xh + b for every step, the forget bias added to the f slice: [B, T, D] -> [T, B, 4H]."""
         B, T, D = x.shape
         H = self.hidden_size
-        shift = torch.zeros(4 * H, dtype=x.dtype, device=x.device)
-        shift[2 * H:3 * H] = self.forget_bias
-        pre = torch.addmm(self.bias + shift, x.transpose(0, 1).reshape(T * B, D), self.W_xh)
+        pre = torch.addmm(self.bias + self._forget_shift(x).view(4 * H), x.transpose(0, 1).reshape(T * B, D),
+                          self.W_xh)
         return pre.view(T, B, 4 * H)  # time-major, so each step's slice is contiguous
 
     def native_parameters(self, suffix: str = "") -> dict[str, torch.Tensor]:
@@ -222,9 +243,7 @@ class LSTMCell(RecurrentCell):
             i, g, f, o = w.chunk(4, dim=0)
             return torch.cat([i, f, g, o], dim=0)
 
-        H = self.hidden_size
-        shift = torch.zeros(4 * H, dtype=self.bias.dtype, device=self.bias.device)
-        shift[2 * H:3 * H] = self.forget_bias
+        shift = self._forget_shift(self.bias).view(-1)  # [4H]
         return {
             f"weight_ih_l0{suffix}": reorder(self.W_xh.t()),
             f"weight_hh_l0{suffix}": reorder(self.W_hh.t()),
@@ -238,21 +257,6 @@ class LSTMCell(RecurrentCell):
         h0, c0 = state
         out, (h, c) = call_native_lstm(template, self.native_parameters(), x, (h0[None], c0[None]))
         return out, (h[0], c[0])
-
-    # -- for the book ----------------------------------------------------------------------
-    @torch.no_grad()
-    def trace(self, x: torch.Tensor, state: LSTMState | None = None) -> dict[str, torch.Tensor]:
-        """Every gate at every step: dict of [T, B, H] tensors i, f, g, o, c, h (plain path, no grad).
-
-        i, f, o are the gate values in (0, 1) (f with the forget bias), g = tanh(a_g) the candidate
-        before recurrent dropout, c and h the new state.
-        """
-        state = self.zero_state(x.shape[0]) if state is None else state
-        steps = []
-        for x_t in x.unbind(1):
-            _, state, gates = self(x_t, state, return_gates=True)
-            steps.append(gates)
-        return {k: torch.stack([s[k] for s in steps]) for k in steps[0]}
 
 
 @fused

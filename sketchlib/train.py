@@ -39,7 +39,6 @@ import dataclasses
 import json
 import math
 import os
-import platform
 import shlex
 import subprocess
 import sys
@@ -55,9 +54,9 @@ from . import checkpoint, fusion
 from .cuda_graph import GraphedTrainStep, clip_gradients, make_optimizer
 from .config import HParams
 from .data import SketchData, StrokeBatches
-from .device import resolve_device
+from .device import cpu_model, resolve_device
 from .fileio import atomic_path, atomic_write
-from .loss import total_loss
+from .loss import LOSS_KEYS, total_loss
 from .model import SketchRNN
 from .schedules import kl_weight, learning_rate
 
@@ -65,7 +64,6 @@ LAST = "last.safetensors"
 BEST = "best.safetensors"
 LOG = "log.jsonl"
 CURVE = "loss_curve.png"
-LOSS_KEYS = ("loss", "L_R", "L_s", "L_p", "L_KL")
 
 
 class NonFiniteLoss(RuntimeError):
@@ -140,15 +138,7 @@ def hardware(device: torch.device) -> str:
     """A one-line description of the machine (for manifests)."""
     if device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda}), torch {torch.__version__}"
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"{device.type.upper()}: {cpu}, {os.cpu_count()} cores visible, torch threads {torch.get_num_threads()}, "
+    return (f"{device.type.upper()}: {cpu_model()}, {os.cpu_count()} cores visible, torch threads {torch.get_num_threads()}, "
             f"torch {torch.__version__}")
 
 

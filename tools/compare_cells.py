@@ -58,22 +58,13 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     from sketchlib.config import HParams
     from sketchlib.data import load_dataset
+    from sketchlib.device import cpu_model
     from sketchlib.fileio import atomic_write
     from sketchlib.model import SketchRNN
     from sketchlib.train import evaluate, export, train
@@ -90,7 +81,7 @@ def main(argv=None) -> int:
                    "threads": args.threads, "device": "cpu"},
         "dataset": {"name": data.name, "train": len(data.train), "valid": len(data.valid), "test": len(data.test),
                     "max_seq_len": data.max_seq_len, "scale": data.scale},
-        "hardware": f"{cpu_name()}, {torch.get_num_threads()} torch thread(s), machine shared with other jobs",
+        "hardware": f"{cpu_model()}, {torch.get_num_threads()} torch thread(s), machine shared with other jobs",
         "torch": torch.__version__,
         "python": platform.python_version(),
         "seed": args.seed,
