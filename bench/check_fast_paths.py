@@ -22,10 +22,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, machine, print_table, write_json  # noqa: E402
 from train_step import SIZES, synthetic_batch  # noqa: E402
 
-from sketchlib import fusion  # noqa: E402
+from sketchlib.fast import fusion  # noqa: E402
 from sketchlib.config import HParams  # noqa: E402
-from sketchlib.loss import total_loss  # noqa: E402
-from sketchlib.model import SketchRNN  # noqa: E402
+from sketchlib.nn.loss import total_loss  # noqa: E402
+from sketchlib.nn.model import SketchRNN  # noqa: E402
 
 BAR = 1e-4
 

@@ -73,7 +73,7 @@ def print_table(rows: list[dict], columns: list[str]) -> str:
 
 
 def write_json(path: Path, payload: dict) -> Path:
-    from sketchlib.fileio import atomic_write
+    from sketchlib.data.fileio import atomic_write
 
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")

@@ -2,7 +2,7 @@
 
 ``plain`` is ``sample(..., fast=False)``: ``model.step`` and ``sample_outputs`` at every step.
 ``fast`` is the default: for the LSTM decoder on the CPU the numpy step of
-``sketchlib.decode_cpu`` (numpy's BLAS on torch's thread count), on a GPU the fused torch step;
+``sketchlib.fast.numpy_lstm`` (numpy's BLAS on torch's thread count), on a GPU the fused torch step;
 the LayerNorm and Hyper decoders take ``model.step`` on both paths.
 
 The decoder's p3 logit is pushed to -1e4 so every sketch runs the full N steps (a trained model
@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, machine, print_table, time_it, write_json  # noqa: E402
 
 from sketchlib.config import HParams  # noqa: E402
-from sketchlib.decode_cpu import openblas_threads  # noqa: E402
-from sketchlib.model import SketchRNN  # noqa: E402
+from sketchlib.fast.numpy_lstm import openblas_threads  # noqa: E402
+from sketchlib.nn.model import SketchRNN  # noqa: E402
 from sketchlib.sample import sample  # noqa: E402
 
 SIZES = {

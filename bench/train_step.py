@@ -3,12 +3,12 @@
 Compares, in ONE run and on one device, for each decoder cell and size:
   plain          our step-by-step cell loop straight from the equations (the reference path)
   fast           input projections of all steps in one matmul, deferred recurrent weight
-                 gradients (sketchlib.bptt), a minimal loop (the default off the GPU)
-  graph          fast, with the whole update replayed as one CUDA graph (sketchlib.cuda_graph)
-  graph+compile  graph, with each step's element-wise work fused by torch.compile (sketchlib.fusion):
+                 gradients (sketchlib.fast.bptt), a minimal loop (the default off the GPU)
+  graph          fast, with the whole update replayed as one CUDA graph (sketchlib.fast.cuda_graph)
+  graph+compile  graph, with each step's element-wise work fused by torch.compile (sketchlib.fast.fusion):
                  the training command's default on a GPU
   graph+compile-nodefer  the same with autograd's step-by-step recurrent weight gradients (what
-                 sketchlib.bptt saves; HyperLSTM 2048 only)
+                 sketchlib.fast.bptt saves; HyperLSTM 2048 only)
   native         PyTorch's fused LSTM (cuDNN on a GPU), LSTM decoder with recurrent dropout off
                  (eager, and "native+graph" captured)
 Each row says its precision: float32, or tf32 (TF32 matrix products, ~1e-3 relative error).
@@ -31,11 +31,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, machine, print_table, sync, time_it, write_json  # noqa: E402
 
-from sketchlib import bptt, fusion  # noqa: E402
+from sketchlib.fast import bptt
+from sketchlib.fast import fusion  # noqa: E402
 from sketchlib.config import HParams  # noqa: E402
-from sketchlib.cuda_graph import GraphedTrainStep, make_optimizer  # noqa: E402
-from sketchlib.loss import total_loss  # noqa: E402
-from sketchlib.model import SketchRNN  # noqa: E402
+from sketchlib.fast.cuda_graph import GraphedTrainStep, make_optimizer  # noqa: E402
+from sketchlib.nn.loss import total_loss  # noqa: E402
+from sketchlib.nn.model import SketchRNN  # noqa: E402
 
 SIZES = {
     # name: (batch, N_max, encoder units, decoder sizes, N_z, M, hyper units, hyper embedding)

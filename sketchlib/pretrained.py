@@ -2,7 +2,7 @@
 
 A checkpoint named ``<name>`` is three files in the repository's ``data/`` folder:
 
-* ``<name>.safetensors``: the weights and config (:mod:`sketchlib.checkpoint`, weights only);
+* ``<name>.safetensors``: the weights and config (:mod:`sketchlib.train.checkpoint`, weights only);
 * ``<name>.manifest.json``: how it was made (command, config, steps, wall time, hardware, commit,
   final train / valid losses, a held-out test evaluation) and the file's ``sha256``;
 * ``<name>.log.jsonl``: the training log.
@@ -11,7 +11,7 @@ A checkpoint named ``<name>`` is three files in the repository's ``data/`` folde
 a source checkout (JupyterLab, the website build, the tests) the files are read from ``data/``.
 Where ``data/`` is absent (sketchlib installed with pip, e.g. in Colab) the manifest and then
 the weights are downloaded from :data:`BASE_URL` (the repository's raw files) into the cache
-with :func:`sketchlib.download.download`, which verifies the weights' sha256 the same way.
+with :func:`sketchlib.data.download.download`, which verifies the weights' sha256 the same way.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import json
 import os
 from pathlib import Path
 
-from .download import download, file_sha256
+from sketchlib.data.download import download, file_sha256
 
 #: The repository's data/ folder as raw files (tests/test_pretrained.py checks it against _config.yml).
 BASE_URL = "https://raw.githubusercontent.com/sketchlib/sketch-rnn-book/main/data/"
@@ -75,7 +75,7 @@ def _local(name: str, folder: Path) -> tuple[Path, dict]:
 
 
 def _downloaded(name: str, base_url: str, progress: bool) -> tuple[Path, dict]:
-    from .fileio import cache_dir
+    from sketchlib.data.fileio import cache_dir
 
     folder = cache_dir() / "pretrained"
     base = base_url if base_url.endswith("/") else base_url + "/"
@@ -92,12 +92,12 @@ def load_pretrained(name: str = "kanjivg", *, data_dir=None, base_url: str | Non
                     progress: bool = True):
     """``(model, hp, info)`` of the shipped checkpoint ``name``; the model is in eval mode.
 
-    ``info`` is :func:`sketchlib.checkpoint.load`'s plus ``manifest`` and ``path``. Looks in
+    ``info`` is :func:`sketchlib.train.checkpoint.load`'s plus ``manifest`` and ``path``. Looks in
     ``data_dir`` (default :data:`DATA_DIR`); when that folder does not exist, downloads from
     ``base_url`` (default ``$SKETCHLIB_PRETRAINED_URL`` or :data:`BASE_URL`). The weights'
     sha256 is checked against the manifest before they are read.
     """
-    from . import checkpoint
+    from sketchlib.train import checkpoint
 
     folder = Path(data_dir) if data_dir is not None else DATA_DIR
     if folder.is_dir():

@@ -3,7 +3,7 @@
 A stroke-3 sketch is drawn by walking the pen: the absolute point ``P_i = P_{i-1} + (dx_i, dy_i)``
 starting from ``P_0 = (0, 0)``; a line joins ``P_{i-1}`` to ``P_i`` only when the pen was down at
 ``P_{i-1}`` (``lift_{i-1} = 0``). The move after a lift is a pen-up move and is never drawn. So the
-picture is one polyline per stroke (:func:`sketchlib.strokes.stroke3_to_lines`).
+picture is one polyline per stroke (:func:`sketchlib.data.strokes.stroke3_to_lines`).
 
 Every function accepts
 
@@ -29,7 +29,7 @@ from xml.sax.saxutils import quoteattr
 
 import numpy as np
 
-from . import strokes as _strokes
+from sketchlib.data import strokes as _strokes
 
 #: matplotlib's "tab10" palette: the colours ``stroke_colors="cycle"`` uses for up to 10 strokes.
 TAB10 = (
@@ -308,7 +308,7 @@ def to_svg(sketch, *, size: float = 256, stroke_width: float = 2.0, color="black
 
 
 def _atomic_write(path, data) -> Path:
-    from .fileio import atomic_write
+    from sketchlib.data.fileio import atomic_write
 
     return atomic_write(path, data)
 
@@ -374,7 +374,7 @@ def save_gif(sketch, path, *, fps: float = 25, **animate_kwargs) -> Path:
     temp file beside ``path``, renamed on success, removed on error)."""
     from matplotlib.animation import PillowWriter
 
-    from .fileio import atomic_path
+    from sketchlib.data.fileio import atomic_path
 
     path = Path(path)
     if path.suffix.lower() != ".gif":

@@ -24,10 +24,10 @@ is the reference path: ``model.step`` at every step and :func:`sample_outputs` o
 ``fast=True`` computes the same equations faster where that is exact:
 
 * the plain LSTM decoder (eval mode, no input / output dropout) on the CPU steps in numpy float32
-  (:class:`sketchlib.decode_cpu.NumpyLSTM`): per step one BLAS product for the four gates (bias and
+  (:class:`sketchlib.fast.numpy_lstm.NumpyLSTM`): per step one BLAS product for the four gates (bias and
   forget bias folded in; z W_z, constant in time, computed once), one for y, and six or seven
   in-place element-wise calls; no allocation and no torch <-> numpy conversion. numpy's BLAS runs
-  on torch's thread count and torch on one thread meanwhile (:func:`sketchlib.decode_cpu.cpu_threads`);
+  on torch's thread count and torch on one thread meanwhile (:func:`sketchlib.fast.numpy_lstm.cpu_threads`);
 * one sketch computes only the rows of y it draws from ((q_hat, pi_hat), then the chosen
   component's five) and draws with Python floats (:func:`_choose_one`, :func:`_offset_one`), not
   with a dozen numpy calls on [1, k] arrays;
@@ -50,9 +50,9 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from . import mdn
-from .decode_cpu import NumpyLSTM, cpu_threads
-from .strokes import START_TOKEN, pad_batch
+from sketchlib.nn import mdn
+from sketchlib.fast.numpy_lstm import NumpyLSTM, cpu_threads
+from sketchlib.data.strokes import START_TOKEN, pad_batch
 
 
 class _Parts(NamedTuple):
@@ -66,17 +66,17 @@ class _Parts(NamedTuple):
 
 
 def _sigma_np(sigma_hat: np.ndarray) -> np.ndarray:
-    """sigma = exp(sigma_hat), sigma_hat floored as :attr:`sketchlib.mdn.MixtureParams.sigma_x` does."""
+    """sigma = exp(sigma_hat), sigma_hat floored as :attr:`sketchlib.nn.mdn.MixtureParams.sigma_x` does."""
     return np.exp(np.maximum(sigma_hat, mdn.LOG_SIGMA_MIN))
 
 
 def _rho_np(rho_hat: np.ndarray) -> np.ndarray:
-    """rho = tanh(rho_hat), kept inside (-1, 1) as :attr:`sketchlib.mdn.MixtureParams.rho` does."""
+    """rho = tanh(rho_hat), kept inside (-1, 1) as :attr:`sketchlib.nn.mdn.MixtureParams.rho` does."""
     return np.minimum(np.maximum(np.tanh(rho_hat), -(1 - mdn.RHO_EPS)), 1 - mdn.RHO_EPS)  # np.clip, minus its overhead
 
 
 def _split_numpy(y: np.ndarray, M: int) -> _Parts:
-    """numpy twin of :func:`sketchlib.mdn.split` and its properties (same layout and bounds; tested equal)."""
+    """numpy twin of :func:`sketchlib.nn.mdn.split` and its properties (same layout and bounds; tested equal)."""
     assert mdn.OUTPUT_LAYOUT == ("q_hat", "pi_hat", "mu_x", "mu_y", "sigma_hat_x", "sigma_hat_y", "rho_hat")
     q_hat, pi_hat, mu_x, mu_y, sx_hat, sy_hat, rho_hat = np.split(y, np.cumsum([3] + [M] * 5), axis=1)
     return _Parts(q_hat, pi_hat, mu_x, mu_y, _sigma_np(sx_hat), _sigma_np(sy_hat), _rho_np(rho_hat))
@@ -99,7 +99,7 @@ def gumbel(shape, generator: torch.Generator | None = None) -> np.ndarray:
 def sample_outputs(y: np.ndarray, num_mixture: int, temperature: float = 1.0, greedy: bool = False, *,
                    g_pi: np.ndarray | None = None, g_pen: np.ndarray | None = None,
                    eps: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Draw (dx, dy, pen) for each row of the decoder outputs ``y`` [n, 6M+3] (layout :data:`sketchlib.mdn`).
+    """Draw (dx, dy, pen) for each row of the decoder outputs ``y`` [n, 6M+3] (layout :data:`sketchlib.nn.mdn`).
 
     ``g_pi`` [n, M] and ``g_pen`` [n, 3] are Gumbel noise (:func:`gumbel`) and ``eps`` [n, 2] standard
     normal noise; the draw is then deterministic, which keeps the maths testable and the noise
@@ -108,7 +108,7 @@ def sample_outputs(y: np.ndarray, num_mixture: int, temperature: float = 1.0, gr
     Component k ~ Categorical(softmax(pi_hat / tau)) via argmax(pi_hat / tau + g_pi), computed as
     argmax(pi_hat + tau g_pi) (the same order, as tau > 0; the one-sketch fast path scales all the
     noise by tau once), likewise the pen; then with sigma' = sigma * sqrt(tau) and
-    rho = tanh(rho_hat) (bounded as in :mod:`sketchlib.mdn`)::
+    rho = tanh(rho_hat) (bounded as in :mod:`sketchlib.nn.mdn`)::
 
         dx = mu_x + sigma_x' e1
         dy = mu_y + sigma_y' (rho e1 + sqrt(1 - rho^2) e2)
@@ -196,7 +196,7 @@ def _offset_one(p: list[float], tau: float, greedy: bool, e) -> tuple[float, flo
 
 def _plain_lstm_decoder(model) -> bool:
     """True where the decoder step is exactly the LSTM equations: an LSTMCell, eval mode, no input / output dropout."""
-    from .lstm import LSTMCell
+    from sketchlib.nn.lstm import LSTMCell
 
     dec = getattr(model, "decoder", None)
     cell = getattr(dec, "cell", None)
@@ -204,7 +204,7 @@ def _plain_lstm_decoder(model) -> bool:
 
 
 def _numpy_step_applies(model, device: torch.device) -> bool:
-    """Whether the fast path is the numpy LSTM step (:class:`~sketchlib.decode_cpu.NumpyLSTM`): plain LSTM, CPU."""
+    """Whether the fast path is the numpy LSTM step (:class:`~sketchlib.fast.numpy_lstm.NumpyLSTM`): plain LSTM, CPU."""
     return device.type == "cpu" and _plain_lstm_decoder(model)
 
 
@@ -215,7 +215,7 @@ def _stepper(model, z: torch.Tensor | None, n: int, fast: bool = True):
     a fused step computes the same equations with the constant part of the input projection
     hoisted out of the loop: x_i = [S_{i-1}; z], so x_i W_xh + b = S_{i-1} W_s + (z W_z + b), and
     [S_{i-1}; h] @ [W_s; W_hh] is one matmul per step. Tested equal to ``model.step``. (On the CPU
-    :class:`~sketchlib.decode_cpu.NumpyLSTM` is faster still; this is the GPU's fast path.)
+    :class:`~sketchlib.fast.numpy_lstm.NumpyLSTM` is faster still; this is the GPU's fast path.)
     """
     state = model.initial_state(z, n)
     if not (fast and _plain_lstm_decoder(model)):
@@ -329,7 +329,7 @@ def _decode(step, feed, T, n, M, tau, greedy, g_pi, g_pen, eps):
 
 
 def _decode_one(dec: NumpyLSTM, T, M, tau, greedy, g_pi, g_pen, eps) -> np.ndarray:
-    """The sampling loop for ONE sketch on :class:`~sketchlib.decode_cpu.NumpyLSTM`: stroke-3 [<= T, 3].
+    """The sampling loop for ONE sketch on :class:`~sketchlib.fast.numpy_lstm.NumpyLSTM`: stroke-3 [<= T, 3].
 
     Of y it computes only what the draw reads: (q_hat, pi_hat), 3 + M rows of [W_y | b_y] [h; 1],
     then the chosen component's five rows (every M-th from 3 + M + k, a strided view that BLAS

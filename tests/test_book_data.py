@@ -1,10 +1,10 @@
-"""sketchlib.book_data: result JSON files read from data/ in a checkout, downloaded (file://) elsewhere."""
+"""sketchlib.book.assets: result JSON files read from data/ in a checkout, downloaded (file://) elsewhere."""
 
 import json
 
 import pytest
 
-from sketchlib import book_data
+from sketchlib.book import assets as book_data
 
 
 def test_reads_the_local_file(tmp_path):

@@ -1,9 +1,9 @@
-"""The recurrent weight's gradient formed in one product (sketchlib.bptt) equals autograd's step-by-step sum."""
+"""The recurrent weight's gradient formed in one product (sketchlib.fast.bptt) equals autograd's step-by-step sum."""
 
 import pytest
 import torch
 
-from sketchlib.bptt import RecurrentWeight
+from sketchlib.fast.bptt import RecurrentWeight
 
 T, B, H = 6, 3, 4
 

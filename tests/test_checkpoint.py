@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from sketchlib import checkpoint
+from sketchlib.train import checkpoint
 from sketchlib.config import HParams
 
 

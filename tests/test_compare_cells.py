@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 import compare_cells  # noqa: E402
 
-from sketchlib import book_data, pretrained  # noqa: E402
+from sketchlib.book import assets as book_data
+from sketchlib import pretrained  # noqa: E402
 
 
 def test_a_tiny_comparison_writes_every_cell_with_one_budget_and_exports_the_hyper_run(tmp_path):

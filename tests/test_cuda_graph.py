@@ -1,21 +1,22 @@
-"""The training update as one CUDA graph (sketchlib.cuda_graph) and the fused element-wise steps
-(sketchlib.fusion). The bookkeeping is checked on the CPU (eager mode); capture, replay and
+"""The training update as one CUDA graph (sketchlib.fast.cuda_graph) and the fused element-wise steps
+(sketchlib.fast.fusion). The bookkeeping is checked on the CPU (eager mode); capture, replay and
 torch.compile run wherever a GPU is present (skipped otherwise)."""
 
 import numpy as np
 import pytest
 import torch
 
-from sketchlib import checkpoint, fusion
-from sketchlib import train as T
+from sketchlib.train import checkpoint
+from sketchlib.fast import fusion
+from sketchlib.train import loop as T
 from sketchlib.config import HParams
-from sketchlib.cuda_graph import LOSS_KEYS, GraphedTrainStep, clip_gradients, make_optimizer
+from sketchlib.fast.cuda_graph import LOSS_KEYS, GraphedTrainStep, clip_gradients, make_optimizer
 from sketchlib.data import SketchData
-from sketchlib.hyper_lstm import hyper_update
-from sketchlib.layer_norm_lstm import layer_norm_lstm_update
-from sketchlib.loss import total_loss
-from sketchlib.lstm import lstm_update
-from sketchlib.model import SketchRNN
+from sketchlib.nn.hyper_lstm import hyper_update
+from sketchlib.nn.layer_norm_lstm import layer_norm_lstm_update
+from sketchlib.nn.loss import total_loss
+from sketchlib.nn.lstm import lstm_update
+from sketchlib.nn.model import SketchRNN
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (runs wherever one is present)")
 

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from sketchlib import data as D
-from sketchlib import npz, strokes
+from sketchlib.data import batches as B
+from sketchlib.data import datasets as D
+from sketchlib.data import npz, strokes
 from sketchlib.config import HParams
 
 
@@ -91,7 +92,7 @@ def test_category_name_uses_fetch(tmp_path, monkeypatch):
 def test_kanjivg_labels_align(tmp_path):
     d = D.load_dataset("kanjivg", cache=tmp_path, limit=60, progress=False)
     assert d.name == "kanjivg" and set(d.labels) == set(D.SPLITS)
-    from sketchlib.kanjivg import build_kanjivg
+    from sketchlib.data.kanjivg import build_kanjivg
 
     ks = build_kanjivg(cache=tmp_path / "kanjivg", limit=60)  # the cached set (same key)
     for s in D.SPLITS:
@@ -123,20 +124,20 @@ def toy():
 
 
 def test_batch_is_a_pure_function_of_seed_step_rank(toy):
-    a = D.StrokeBatches(toy, 8, 32, augment=True, seed=7)
-    b = D.StrokeBatches(toy, 8, 32, augment=True, seed=7)
+    a = B.StrokeBatches(toy, 8, 32, augment=True, seed=7)
+    b = B.StrokeBatches(toy, 8, 32, augment=True, seed=7)
     s5, lengths = a.batch(5)
     a.batch(3)  # other calls in between change nothing
     for x, y in zip((s5, lengths), b.batch(5)):
         assert torch.equal(x, y)
     assert s5.dtype == torch.float32 and lengths.dtype == torch.int64 and s5.shape == (8, 33, 5)
     assert not torch.equal(a.batch(6)[0], s5)
-    assert not torch.equal(D.StrokeBatches(toy, 8, 32, augment=True, seed=8).batch(5)[0], s5)
+    assert not torch.equal(B.StrokeBatches(toy, 8, 32, augment=True, seed=8).batch(5)[0], s5)
 
 
 def test_augmentation_only_when_asked(toy):
-    plain = D.StrokeBatches(toy, 8, 32, augment=False, seed=1)
-    aug = D.StrokeBatches(toy, 8, 32, augment=True, seed=1)
+    plain = B.StrokeBatches(toy, 8, 32, augment=False, seed=1)
+    aug = B.StrokeBatches(toy, 8, 32, augment=True, seed=1)
     idx = plain.indices(4)
     assert len(set(idx.tolist())) == 8  # without replacement
     assert np.array_equal(idx, aug.indices(4))  # augmentation draws after the indices
@@ -147,25 +148,25 @@ def test_augmentation_only_when_asked(toy):
     assert not torch.equal(augmented, got) and (aug_len <= got_len).all()
     # only scale and drop: the pen column still has the same number of lifts per sketch
     assert torch.equal(augmented[:, :, 3].sum(1), got[:, :, 3].sum(1))
-    no_aug = D.StrokeBatches(toy, 8, 32, augment=True, random_scale_factor=0.0, augment_stroke_prob=0.0, seed=1)
+    no_aug = B.StrokeBatches(toy, 8, 32, augment=True, random_scale_factor=0.0, augment_stroke_prob=0.0, seed=1)
     assert torch.equal(no_aug.batch(4)[0], got)
 
 
 def test_ranks_draw_from_disjoint_shards(toy):
-    r0 = D.StrokeBatches(toy, 5, 32, augment=False, seed=2, rank=0, world_size=2)
-    r1 = D.StrokeBatches(toy, 5, 32, augment=False, seed=2, rank=1, world_size=2)
+    r0 = B.StrokeBatches(toy, 5, 32, augment=False, seed=2, rank=0, world_size=2)
+    r1 = B.StrokeBatches(toy, 5, 32, augment=False, seed=2, rank=1, world_size=2)
     seen0 = set(np.concatenate([r0.indices(t) for t in range(40)]).tolist())
     seen1 = set(np.concatenate([r1.indices(t) for t in range(40)]).tolist())
     assert not seen0 & seen1
     assert seen0 <= set(range(0, 50, 2)) and seen1 <= set(range(1, 50, 2))
     with pytest.raises(ValueError, match="fewer than batch_size"):
-        D.StrokeBatches(toy, 30, 32, augment=False, rank=0, world_size=2)
+        B.StrokeBatches(toy, 30, 32, augment=False, rank=0, world_size=2)
     with pytest.raises(ValueError, match="rank"):
-        D.StrokeBatches(toy, 5, 32, augment=False, rank=2, world_size=2)
+        B.StrokeBatches(toy, 5, 32, augment=False, rank=2, world_size=2)
 
 
 def test_iter_fixed_covers_everything_in_order(toy):
-    sb = D.StrokeBatches(toy, 8, 32, augment=True, seed=0, rank=1, world_size=2)
+    sb = B.StrokeBatches(toy, 8, 32, augment=True, seed=0, rank=1, world_size=2)
     batches = list(sb.iter_fixed(batch_size=16))
     assert [b[0].shape[0] for b in batches] == [16, 16, 16, 2]
     all_s5 = torch.cat([b[0] for b in batches])
@@ -177,27 +178,12 @@ def test_iter_fixed_covers_everything_in_order(toy):
 
 def test_too_long_sketch_is_refused(toy):
     with pytest.raises(ValueError, match="longer than N_max"):
-        D.StrokeBatches(toy, 4, 10, augment=False)
+        B.StrokeBatches(toy, 4, 10, augment=False)
 
 
-# --------------------------------------------------------------------------- torch Dataset path
-def test_collate_and_loader(toy):
-    s5, lengths = D.collate_stroke5(toy[:3], 32)
+def test_collate(toy):
+    s5, lengths = B.collate_stroke5(toy[:3], 32)
     assert s5.shape == (3, 33, 5) and lengths.tolist() == [len(s) for s in toy[:3]]
-    hp = HParams(batch_size=16, max_seq_len=32)
-    train = [b for b in D.make_loader(toy, hp, train=True, seed=5)]
-    again = [b for b in D.make_loader(toy, hp, train=True, seed=5)]
-    assert len(train) == 3  # 50 // 16, the partial batch is dropped
-    assert all(torch.equal(x[0], y[0]) for x, y in zip(train, again))  # reproducible from the seed
-    other = next(iter(D.make_loader(toy, hp, train=True, seed=6)))
-    assert not torch.equal(train[0][0], other[0])
-    evals = list(D.make_loader(toy, hp, train=False))
-    assert [b[0].shape[0] for b in evals] == [16, 16, 16, 2]
-    expected, _ = strokes.pad_batch(toy, 32)
-    assert np.array_equal(torch.cat([b[0] for b in evals]).numpy(), expected)  # in order, unaugmented
-    ds = D.StrokeDataset(toy, 32, augment=True)
-    assert not np.array_equal(ds[(0, 1)], toy[0]) and np.array_equal(ds[(0, 1)], ds[(0, 1)])
-    assert np.array_equal(D.StrokeDataset(toy, 32, augment=False)[0], toy[0])
 
 
 def test_summary_is_json_friendly(tmp_path):

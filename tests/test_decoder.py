@@ -6,12 +6,12 @@ import math
 import pytest
 import torch
 
-from sketchlib import mdn
+from sketchlib.nn import mdn
 from sketchlib.config import HParams
-from sketchlib.decoder import Decoder, make_cell
-from sketchlib.hyper_lstm import HyperLSTMCell
-from sketchlib.layer_norm_lstm import LayerNormLSTMCell
-from sketchlib.lstm import LSTMCell
+from sketchlib.nn.decoder import Decoder, make_cell
+from sketchlib.nn.hyper_lstm import HyperLSTMCell
+from sketchlib.nn.layer_norm_lstm import LayerNormLSTMCell
+from sketchlib.nn.lstm import LSTMCell
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: tiny tensors run fastest on one thread

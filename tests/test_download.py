@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from sketchlib.download import download, file_sha256
+from sketchlib.data.download import download, file_sha256
 
 PAYLOAD = bytes(range(256)) * 300  # 76.8 kB, more than one read chunk
 SHA = hashlib.sha256(PAYLOAD).hexdigest()

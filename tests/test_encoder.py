@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from sketchlib.config import HParams
-from sketchlib.encoder import Encoder, reverse_within_lengths
+from sketchlib.nn.encoder import Encoder, reverse_within_lengths
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: tiny tensors run fastest on one thread

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sketchlib import examples, quickdraw
+from sketchlib.data import examples, quickdraw
 
 
 def _record(k: int, word: str = "cat") -> dict:

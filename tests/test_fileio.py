@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sketchlib.fileio import atomic_path, atomic_write, cache_dir
+from sketchlib.data.fileio import atomic_path, atomic_write, cache_dir
 
 
 def _leftovers(folder: Path) -> list[str]:

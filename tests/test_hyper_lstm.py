@@ -4,7 +4,7 @@ fast path equal to the plain path, recurrent dropout on the main cell only."""
 import pytest
 import torch
 
-from sketchlib.hyper_lstm import HyperLSTMCell
+from sketchlib.nn.hyper_lstm import HyperLSTMCell
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: tiny tensors run fastest on one thread

@@ -7,8 +7,8 @@ import time
 import numpy as np
 import pytest
 
-from sketchlib import kanjivg as K
-from sketchlib import strokes
+from sketchlib.data import kanjivg as K
+from sketchlib.data import strokes
 
 
 def _ends(d):

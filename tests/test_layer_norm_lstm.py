@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from sketchlib.layer_norm_lstm import LayerNormLSTMCell
+from sketchlib.nn.layer_norm_lstm import LayerNormLSTMCell
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: tiny tensors run fastest on one thread

@@ -6,9 +6,9 @@ import math
 import pytest
 import torch
 
-from sketchlib import mdn
-from sketchlib.loss import kl_loss, real_point_mask, reconstruction_loss, total_loss
-from sketchlib.model import ModelOutput
+from sketchlib.nn import mdn
+from sketchlib.nn.loss import kl_loss, real_point_mask, reconstruction_loss, total_loss
+from sketchlib.nn.model import ModelOutput
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: tiny tensors run fastest on one thread

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from sketchlib.lstm import LSTMCell
+from sketchlib.nn.lstm import LSTMCell
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: tiny tensors run fastest on one thread

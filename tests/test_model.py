@@ -6,11 +6,11 @@ import math
 import pytest
 import torch
 
-from sketchlib import mdn
+from sketchlib.nn import mdn
 from sketchlib.config import HParams
-from sketchlib.loss import total_loss
-from sketchlib.lstm import LSTMCell
-from sketchlib.model import ModelOutput, SketchRNN
+from sketchlib.nn.loss import total_loss
+from sketchlib.nn.lstm import LSTMCell
+from sketchlib.nn.model import ModelOutput, SketchRNN
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: tiny tensors run fastest on one thread

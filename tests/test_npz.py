@@ -9,7 +9,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from sketchlib import npz
+from sketchlib.data import npz
 
 
 # --------------------------------------------------------------------------- the real file

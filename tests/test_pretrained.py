@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from sketchlib import pretrained as P
-from sketchlib import train as T
+from sketchlib.train import loop as T
 from sketchlib.config import HParams
 from sketchlib.data import SketchData
 
@@ -107,7 +107,7 @@ def test_a_conditional_kanjivg_model_is_shipped():
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_checkpoint_matches_its_manifest_on_held_out_data(name):
     from sketchlib.data import load_dataset
-    from sketchlib.download import file_sha256
+    from sketchlib.data.download import file_sha256
 
     model, hp, info = P.load_pretrained(name)
     man = info["manifest"]

@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from sketchlib import npz, quickdraw, strokes
+from sketchlib.data import npz, quickdraw, strokes
 
 
 # --------------------------------------------------------------------------- Sketch-RNN .npz files

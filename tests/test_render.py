@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from sketchlib import render as R  # noqa: E402
-from sketchlib import strokes as S  # noqa: E402
+from sketchlib.data import strokes as S  # noqa: E402
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
 

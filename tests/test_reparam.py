@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence as torch_kl
 
-from sketchlib.reparam import kl_divergence, reparameterize, sigma_from_hat
+from sketchlib.nn.reparam import kl_divergence, reparameterize, sigma_from_hat
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: tiny tensors run fastest on one thread

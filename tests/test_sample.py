@@ -9,7 +9,7 @@ from torch import nn
 
 from sketchlib import sample as S
 from sketchlib.config import HParams
-from sketchlib.decode_cpu import NumpyLSTM
+from sketchlib.fast.numpy_lstm import NumpyLSTM
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: tiny tensors run fastest on one thread
@@ -149,7 +149,7 @@ def test_interpolate():
 
 
 def test_numpy_split_matches_mdn():
-    from sketchlib import mdn
+    from sketchlib.nn import mdn
 
     y = torch.randn(5, 6 * M + 3, dtype=torch.float64) * 3
     y[0, 3 + 3 * M] = -50.0  # below the sigma floor
@@ -171,7 +171,7 @@ HP = HParams(enc_rnn_size=8, dec_rnn_size=16, z_size=4, num_mixture=M, max_seq_l
 
 
 def _model(**kw):
-    from sketchlib.model import SketchRNN
+    from sketchlib.nn.model import SketchRNN
 
     torch.manual_seed(0)
     return SketchRNN(HP.replace(**kw))

@@ -5,7 +5,7 @@ import math
 import pytest
 
 from sketchlib.config import HParams
-from sketchlib.schedules import kl_weight, learning_rate
+from sketchlib.train.schedules import kl_weight, learning_rate
 
 
 def test_learning_rate_formula_and_limits():

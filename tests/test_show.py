@@ -1,4 +1,5 @@
-from sketchlib import show, strokes
+from sketchlib.book import source as show
+from sketchlib.data import strokes
 
 
 def test_source_is_the_real_code():
@@ -10,7 +11,7 @@ def test_source_is_the_real_code():
 def test_show_source_renders_markdown_code_block():
     md = show.show_source(strokes.stroke3_to_stroke5)
     assert "```python\ndef stroke3_to_stroke5(" in md.data
-    assert "sketchlib.strokes.stroke3_to_stroke5" in md.data
+    assert "sketchlib.data.strokes.stroke3_to_stroke5" in md.data
 
 
 def test_source_of_builtin_is_a_clear_error():
@@ -21,8 +22,8 @@ def test_source_of_builtin_is_a_clear_error():
 
 
 def test_show_source_of_a_module_is_titled_by_its_name():
-    from sketchlib import schedules
+    from sketchlib.train import schedules
 
     md = show.show_source(schedules)
-    assert md.data.startswith("`sketchlib.schedules`")
+    assert md.data.startswith("`sketchlib.train.schedules`")
     assert "def learning_rate(" in md.data

@@ -1,4 +1,4 @@
-"""Tests of sketchlib.strokes: formats, round trips, augmentation, padding, and bad input."""
+"""Tests of sketchlib.data.strokes: formats, round trips, augmentation, padding, and bad input."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sketchlib import strokes as S
+from sketchlib.data import strokes as S
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

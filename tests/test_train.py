@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from sketchlib import checkpoint
-from sketchlib import train as T
+from sketchlib.train import checkpoint
+from sketchlib.train import loop as T
 from sketchlib.config import HParams
 from sketchlib.data import SketchData
 
@@ -95,7 +95,7 @@ def test_files_logs_checkpoints_and_schedules(tmp_path):
     train = [r for r in recs if r["split"] == "train"]
     valid = [r for r in recs if r["split"] == "valid"]
     assert [r["step"] for r in train] == [2, 4, 6, 8, 10] and [r["step"] for r in valid] == [5, 10]
-    from sketchlib.schedules import kl_weight, learning_rate
+    from sketchlib.train.schedules import kl_weight, learning_rate
     assert train[-1]["lr"] == learning_rate(9, res.model.hp) and train[-1]["kl_weight"] == kl_weight(9, res.model.hp)
     for r in recs:
         assert set(T.LOSS_KEYS) <= set(r) and all(np.isfinite(r[k]) for k in T.LOSS_KEYS)
@@ -202,7 +202,7 @@ def test_hp_from_args():
 
 
 def _write_npz(path):
-    from sketchlib.npz import save_npz
+    from sketchlib.data.npz import save_npz
 
     rng = np.random.default_rng(0)
 
@@ -274,7 +274,7 @@ DDP_SCRIPT = textwrap.dedent('''
     import torch
     sys.path.insert(0, sys.argv[2])
     from test_train import HP, tiny_data
-    from sketchlib import train as T
+    from sketchlib.train import loop as T
     torch.set_num_threads(1)
     out = sys.argv[1]
     res = T.train(HP, tiny_data(), os.path.join(out, "run"), 4, eval_every=2, save_every=2, log_every=1,

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from sketchlib import sample as S
-from sketchlib import widgets as Wd
+from sketchlib.book import widgets as Wd
 from sketchlib.config import HParams
-from sketchlib.model import SketchRNN
+from sketchlib.nn.model import SketchRNN
 
 SCALE = 2.0
 
@@ -138,7 +138,7 @@ def test_strokes_from_canvas_points_maps_simplifies_and_normalises():
 
 
 def test_drawing_box_follows_the_dataset(model):
-    from sketchlib.kanjivg import GRID_SIZE
+    from sketchlib.data.kanjivg import GRID_SIZE
 
     assert Wd.KANJIVG_GRID == GRID_SIZE
     assert Wd.drawing_box(SketchRNN(model.hp.replace(extra={"dataset": "kanjivg"}))) == 109.0

@@ -65,8 +65,8 @@ def main(argv=None) -> int:
     from sketchlib.config import HParams
     from sketchlib.data import load_dataset
     from sketchlib.device import cpu_model
-    from sketchlib.fileio import atomic_write
-    from sketchlib.model import SketchRNN
+    from sketchlib.data.fileio import atomic_write
+    from sketchlib.nn.model import SketchRNN
     from sketchlib.train import evaluate, export, train
 
     data = load_dataset("kanjivg", limit=args.limit, progress=False)

@@ -19,7 +19,7 @@ seen without stopping.
 
 from __future__ import annotations
 
-from .config import HParams
+from sketchlib.config import HParams
 
 
 def _check_step(step) -> int:

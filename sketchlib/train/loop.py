@@ -2,9 +2,9 @@
 
 One update at step t (0-based) on a batch S of B sketches (augmented, recurrent dropout on)::
 
-    lr_t      = (lr_0 - lr_min) * decay^t + lr_min                 (sketchlib.schedules)
+    lr_t      = (lr_0 - lr_min) * decay^t + lr_min                 (sketchlib.train.schedules)
     w_KL(t)   = w_KL - (w_KL - w_start) * R^t
-    loss      = L_R + w_KL(t) * max(L_KL, KL_min)                  (sketchlib.loss.total_loss)
+    loss      = L_R + w_KL(t) * max(L_KL, KL_min)                  (sketchlib.nn.loss.total_loss)
     g         = clip(grad loss, -1, 1)   element-wise, by VALUE    (hp.grad_clip, hp.grad_clip_mode="value")
     theta     = Adam(theta, g, lr_t)
 
@@ -50,15 +50,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import checkpoint, fusion
-from .cuda_graph import GraphedTrainStep, clip_gradients, make_optimizer
-from .config import HParams
-from .data import SketchData, StrokeBatches
-from .device import cpu_model, resolve_device
-from .fileio import atomic_path, atomic_write
-from .loss import LOSS_KEYS, total_loss
-from .model import SketchRNN
-from .schedules import kl_weight, learning_rate
+from sketchlib.train import checkpoint
+from sketchlib.fast import fusion
+from sketchlib.fast.cuda_graph import GraphedTrainStep, clip_gradients, make_optimizer
+from sketchlib.config import HParams
+from sketchlib.data import SketchData, StrokeBatches
+from sketchlib.device import cpu_model, resolve_device
+from sketchlib.data.fileio import atomic_path, atomic_write
+from sketchlib.nn.loss import LOSS_KEYS, total_loss
+from sketchlib.nn.model import SketchRNN
+from sketchlib.train.schedules import kl_weight, learning_rate
 
 LAST = "last.safetensors"
 BEST = "best.safetensors"
@@ -145,7 +146,7 @@ def hardware(device: torch.device) -> str:
 def git_commit() -> str | None:
     """``git rev-parse HEAD`` of the source checkout (+ ``-dirty`` when sketchlib/ has changes), else
     ``$SKETCHLIB_COMMIT`` (set it when running from a copy without ``.git``), else None."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     fallback = os.environ.get("SKETCHLIB_COMMIT") or None  # a copy of the tree without .git (a rented GPU)
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
@@ -261,9 +262,9 @@ def train(hp: HParams, data: SketchData, out_dir, num_steps: int, *, eval_every:
     the loss-curve PNG (matplotlib is slow to start).
 
     Speed (all default to what is fastest and exact for the device): ``cuda_graph`` (default: on
-    for a single CUDA device) replays each update as one CUDA graph (:mod:`sketchlib.cuda_graph`);
+    for a single CUDA device) replays each update as one CUDA graph (:mod:`sketchlib.fast.cuda_graph`);
     ``compile`` (default: with the graph) fuses each step's element-wise work with
-    ``torch.compile`` (:mod:`sketchlib.fusion`; falls back to plain kernels with a warning if
+    ``torch.compile`` (:mod:`sketchlib.fast.fusion`; falls back to plain kernels with a warning if
     compiling fails); ``tf32=True`` lets float32 matrix products use TF32 (faster on recent GPUs,
     about 1e-3 relative error instead of 1e-6: off by default). Raises
     :class:`NonFiniteLoss` on a NaN / inf loss, leaving the last good checkpoint in place.
@@ -532,7 +533,7 @@ def export(run_dir, name: str, dest="data", *, which: str = LAST, data: SketchDa
     ``dtype="float16"`` stores the weights in half precision (half the file; large models). They
     load back as float32, and the manifest's losses are those of the rounded weights.
     """
-    from .download import file_sha256
+    from sketchlib.data.download import file_sha256
 
     run_dir, dest = Path(run_dir), Path(dest)
     if dtype not in ("float32", "float16"):
@@ -541,7 +542,7 @@ def export(run_dir, name: str, dest="data", *, which: str = LAST, data: SketchDa
     if dtype == "float16":  # evaluate what the file will hold
         model.half().float()
     if data is None:
-        from .data import load_dataset
+        from sketchlib.data import load_dataset
 
         data = load_dataset(hp.extra.get("dataset", "kanjivg"), max_seq_len=hp.max_seq_len, progress=False)
     if abs(data.scale - hp.extra.get("scale", data.scale)) > 1e-4 * data.scale:
@@ -646,7 +647,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-plot", action="store_true", help="skip the loss-curve PNG")
     p.add_argument("--export", metavar="RUN_DIR", help="export RUN_DIR into --dest as --name (weights + manifest + log)")
     p.add_argument("--name", default="kanjivg", help="name of the exported checkpoint")
-    p.add_argument("--dest", default=str(Path(__file__).resolve().parents[1] / "data"), help="export folder")
+    p.add_argument("--dest", default=str(Path(__file__).resolve().parents[2] / "data"), help="export folder")
     p.add_argument("--which", default=LAST, help="which checkpoint of the run to export (last/best .safetensors)")
     p.add_argument("--export-dtype", default="float32", choices=("float32", "float16"),
                    help="precision of the exported weights (float16 halves the file)")
@@ -673,7 +674,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     if (out / LAST).is_file() and not args.resume:
         build_parser().error(f"{out / LAST} exists: pass --resume to continue it, or choose another --out")
-    from .data import load_dataset
+    from sketchlib.data import load_dataset
 
     data = load_dataset(args.dataset, max_seq_len=hp.max_seq_len, limit=args.limit, progress=not args.no_progress)
     if int(os.environ.get("RANK", "0")) == 0:

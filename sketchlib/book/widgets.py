@@ -42,9 +42,10 @@ from typing import Callable, NamedTuple, Sequence
 import numpy as np
 import torch
 
-from . import render, sample as _sample, strokes as _strokes
+from sketchlib import render, sample as _sample
+from sketchlib.data import strokes as _strokes
 
-#: KanjiVG draws every character on a 109 x 109 grid (``sketchlib.kanjivg.GRID_SIZE``).
+#: KanjiVG draws every character on a 109 x 109 grid (``sketchlib.data.kanjivg.GRID_SIZE``).
 KANJIVG_GRID = 109
 #: Colour of the model's own strokes when a drawing is completed (matplotlib's "tab:red").
 MODEL_COLOR = "#d62728"
@@ -237,8 +238,8 @@ def strokes_from_canvas_points(strokes: Sequence, scale: float, *, canvas_size: 
     ``strokes``: one list of absolute canvas points ``(x, y)`` (pixels, y down) per pen-down stroke.
     Steps: map the canvas square onto the data's drawing box (``grid_size`` units for
     ``canvas_size`` pixels: 109 for KanjiVG, 256 for Quick, Draw!), simplify each stroke with RDP
-    at ``epsilon`` of those units (:func:`sketchlib.strokes.rdp`), turn the polylines into offsets
-    (:func:`sketchlib.strokes.lines_to_stroke3`, the first row measured from the box's corner, as the
+    at ``epsilon`` of those units (:func:`sketchlib.data.strokes.rdp`), turn the polylines into offsets
+    (:func:`sketchlib.data.strokes.lines_to_stroke3`, the first row measured from the box's corner, as the
     data's) and divide the offsets by ``scale``, the training set's std. Empty strokes are skipped.
     """
     if not (canvas_size > 0 and grid_size > 0):

@@ -17,8 +17,8 @@ import torch
 from torch import nn
 
 from sketchlib.config import HParams
-from sketchlib.layer_norm_lstm import LayerNormLSTMCell
-from sketchlib.lstm import LSTMCell, call_native_lstm, native_lstm_template
+from sketchlib.nn.layer_norm_lstm import LayerNormLSTMCell
+from sketchlib.nn.lstm import LSTMCell, call_native_lstm, native_lstm_template
 
 
 def check_lengths(lengths: torch.Tensor, batch_size: int, n_max: int) -> torch.Tensor:

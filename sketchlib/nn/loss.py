@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import torch
 
-from sketchlib import mdn
-from sketchlib.reparam import kl_divergence
+from sketchlib.nn import mdn
+from sketchlib.nn.reparam import kl_divergence
 
 
 #: The losses :func:`total_loss` returns, in the order logs and training steps list them.
@@ -56,13 +56,13 @@ def reconstruction_loss(y: torch.Tensor, strokes: torch.Tensor, lengths: torch.T
 
 
 def kl_loss(mu: torch.Tensor, sigma_hat: torch.Tensor) -> torch.Tensor:
-    """L_KL = -1/(2 N_z) Σ (1 + σ̂ - μ² - exp(σ̂)), averaged over the batch (see :mod:`sketchlib.reparam`)."""
+    """L_KL = -1/(2 N_z) Σ (1 + σ̂ - μ² - exp(σ̂)), averaged over the batch (see :mod:`sketchlib.nn.reparam`)."""
     return kl_divergence(mu, sigma_hat)
 
 
 def total_loss(out, strokes: torch.Tensor, lengths: torch.Tensor, kl_weight: float, kl_tolerance: float,
                mask_pen: bool = False) -> dict[str, torch.Tensor]:
-    """loss = L_R + w_KL · max(L_KL, KL_min) for a :class:`sketchlib.model.ModelOutput`.
+    """loss = L_R + w_KL · max(L_KL, KL_min) for a :class:`sketchlib.nn.model.ModelOutput`.
 
     Returns dict(loss, L_R, L_s, L_p, L_KL); L_KL is the KL itself, before the floor. An
     unconditional model (``out.mu is None``) has no KL term: loss = L_R, L_KL = 0.

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sketchlib.strokes import validate_stroke3
+from sketchlib.data.strokes import validate_stroke3
 
 _MAGIC = b"\x93NUMPY"
 _MAX_HEADER = 100_000  # numpy itself refuses headers over 10 000 bytes by default
@@ -174,7 +174,7 @@ def read_arrays(path) -> dict[str, np.ndarray]:
 
 
 def validate_sketches(sketches, where: str = "") -> None:
-    """:func:`~sketchlib.strokes.validate_stroke3` on every sketch, fast: one call on all of them
+    """:func:`~sketchlib.data.strokes.validate_stroke3` on every sketch, fast: one call on all of them
     concatenated (a valid stroke-3 array iff every part is one); only when that fails, sketch by
     sketch, so the ``ValueError`` names ``where`` and the index of the first bad sketch."""
     prefix = f"{where}, " if where else ""
@@ -201,7 +201,7 @@ def load_npz(path, validate: bool = True) -> dict[str, list[np.ndarray]]:
     Object arrays give their elements as they are (int16 ``[N, 3]`` in the published files, exactly
     what ``np.load(..., encoding='latin1', allow_pickle=True)`` gives); a numeric ``[K, N, 3]`` array
     gives its ``K`` sketches. With ``validate`` every sketch is checked with
-    :func:`sketchlib.strokes.validate_stroke3`; the error names the file, the split and the index.
+    :func:`sketchlib.data.strokes.validate_stroke3`; the error names the file, the split and the index.
     """
     path = Path(path)
     out: dict[str, list[np.ndarray]] = {}
@@ -227,7 +227,7 @@ def save_npz(path, splits: dict, compressed: bool = True) -> Path:
     Object arrays are pickled by numpy; :func:`load_npz` reads them back with the restricted
     unpickler. Used by tests and to export data in the reference format.
     """
-    from sketchlib.fileio import atomic_path
+    from sketchlib.data.fileio import atomic_path
 
     arrays = {}
     for key, sketches in splits.items():

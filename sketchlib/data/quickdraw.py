@@ -6,7 +6,7 @@ Google publishes the Quick, Draw! drawings in several forms. Two matter here:
   ``https://storage.googleapis.com/quickdraw_dataset/sketchrnn/`` with ``train`` / ``valid`` /
   ``test`` object arrays of int16 stroke-3 sketches (70k / 2.5k / 2.5k), already simplified.
   :func:`fetch_category` downloads one into the cache and loads it with the safe reader
-  :func:`sketchlib.npz.load_npz`.
+  :func:`sketchlib.data.npz.load_npz`.
 * **ndjson** (one JSON object per line, ``drawing`` = list of strokes): the *simplified* files have
   strokes ``[[x...], [y...]]`` in a 0-255 box, already simplified; the *raw* files have
   ``[[x...], [y...], [t...]]`` in screen pixels. :func:`simplified_to_stroke3` and
@@ -25,7 +25,7 @@ from typing import Iterable
 
 import numpy as np
 
-from sketchlib.strokes import lines_to_stroke3, rdp
+from sketchlib.data.strokes import lines_to_stroke3, rdp
 
 #: The public bucket of the per-category Sketch-RNN ``.npz`` files.
 SKETCHRNN_BASE_URL = "https://storage.googleapis.com/quickdraw_dataset/sketchrnn/"
@@ -53,9 +53,9 @@ def fetch_category(name: str, cache=None, url: str | None = None, sha256: str | 
     copy is reused. ``url`` overrides :func:`category_url` (tests use a ``file://`` URL).
     Returns ``{'train': [...], 'valid': [...], 'test': [...]}`` of int16 stroke-3 arrays.
     """
-    from sketchlib.download import download
-    from sketchlib.fileio import cache_dir
-    from sketchlib.npz import load_npz
+    from sketchlib.data.download import download
+    from sketchlib.data.fileio import cache_dir
+    from sketchlib.data.npz import load_npz
 
     _check_category(name)
     folder = Path(cache) if cache is not None else cache_dir() / "quickdraw"
@@ -160,7 +160,7 @@ def rdp_line(points, epsilon: float) -> np.ndarray:
     """Ramer-Douglas-Peucker with the distance to the infinite LINE through the end points.
 
     This is the classic formulation (and the one of the ``rdp`` package Quick, Draw! was processed
-    with). :func:`sketchlib.strokes.rdp` measures the distance to the SEGMENT instead; the two agree
+    with). :func:`sketchlib.data.strokes.rdp` measures the distance to the SEGMENT instead; the two agree
     except where a stroke doubles back past an end point: there the line version drops the
     overshoot, as the published simplified files do. Measured on the raw/simplified samples
     (same ``key_id``): 1001 of 1009 strokes match exactly with this variant, 841 with the segment one.
@@ -204,7 +204,7 @@ def raw_to_stroke3(drawing, epsilon: float = 2.0, resample_spacing: float = 1.0,
     stroke with ``resample_spacing`` (1 pixel; a dot becomes two equal points); (4) simplify every
     stroke with RDP, ``epsilon`` 2.0; then, like the simplified files, round to integers
     (``round_to_int``). The result lies in the 0..255 box. ``rdp_variant``: ``"line"``
-    (:func:`rdp_line`, what the published files match) or ``"segment"`` (:func:`sketchlib.strokes.rdp`).
+    (:func:`rdp_line`, what the published files match) or ``"segment"`` (:func:`sketchlib.data.strokes.rdp`).
     On the samples in ``shared/data`` this reproduces Google's simplified drawing of the same
     ``key_id`` exactly for 99% of the strokes.
     """

@@ -20,8 +20,8 @@ import json
 import os
 from pathlib import Path
 
-from .download import download
-from .pretrained import BASE_URL, DATA_DIR, URL_ENV
+from sketchlib.data.download import download
+from sketchlib.pretrained import BASE_URL, DATA_DIR, URL_ENV
 
 #: The tool that writes each known result file (for the error message when it is missing).
 MADE_BY = {
@@ -52,7 +52,7 @@ def data_path(name: str, *, data_dir=None, base_url: str | None = None, progress
             hint = f"; it is written by `python {tool}`" if tool else ""
             raise FileNotFoundError(f"{name} is missing in {folder}{hint}")
         return path
-    from .fileio import cache_dir
+    from sketchlib.data.fileio import cache_dir
 
     base = base_url or os.environ.get(URL_ENV) or BASE_URL
     base = base if base.endswith("/") else base + "/"

@@ -21,7 +21,7 @@ Format (``sketchlib.checkpoint/1``), one ``.safetensors`` file, so ONE atomic re
 No RNG state is stored: :mod:`sketchlib.train` draws its batches AND its noise (dropout masks,
 the encoder's eps) from generators seeded by (seed, step, rank), so the step number is all a
 resumed run needs to continue bit-exactly. Loading never unpickles anything (no ``torch.load``).
-The file is written with :func:`sketchlib.fileio.atomic_write` (temp file in the same folder,
+The file is written with :func:`sketchlib.data.fileio.atomic_write` (temp file in the same folder,
 fsync, ``os.replace``): a crash while saving leaves the previous checkpoint untouched.
 """
 
@@ -36,8 +36,8 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .config import HParams
-from .fileio import atomic_write
+from sketchlib.config import HParams
+from sketchlib.data.fileio import atomic_write
 
 FORMAT = "sketchlib.checkpoint/1"
 OPT_PREFIX = "__optimizer__/"
@@ -102,7 +102,7 @@ def save(path, model: nn.Module, hp: HParams, *, step: int, metrics: dict | None
     """
     import safetensors.torch
 
-    from . import __version__
+    from sketchlib import __version__
 
     bare = _unwrap(model)
     tensors = {k: v.detach().cpu().contiguous() for k, v in bare.state_dict().items()}
@@ -230,7 +230,7 @@ _IMPLEMENTATION_KEYS = ("capturable", "foreach", "fused", "differentiable")
 
 
 def _default_build(hp: HParams) -> nn.Module:
-    from .model import SketchRNN
+    from sketchlib.nn.model import SketchRNN
 
     return SketchRNN(hp)
 
@@ -238,7 +238,7 @@ def _default_build(hp: HParams) -> nn.Module:
 def load(path, map_location="cpu", *, build: Callable[[HParams], nn.Module] | None = None):
     """Rebuild the model from the checkpoint's config and load its weights: ``(model, hp, info)``.
 
-    ``build(hp)`` makes the empty model (default :class:`sketchlib.model.SketchRNN`). The model is
+    ``build(hp)`` makes the empty model (default :class:`sketchlib.nn.model.SketchRNN`). The model is
     returned in eval mode on ``map_location``. Tensors that do not fit the config raise ValueError.
     """
     weights, hp, info = read(path)

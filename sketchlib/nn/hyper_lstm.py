@@ -22,10 +22,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from sketchlib.bptt import RecurrentWeight
-from sketchlib.fusion import fused
-from sketchlib.layer_norm_lstm import LayerNormLSTMCell, _layer_norm_lstm_update, layer_norm, layer_norm_lstm_update
-from sketchlib.lstm import RecurrentCell, glorot_uniform_, orthogonal_per_gate_, recurrent_dropout_masks
+from sketchlib.fast.bptt import RecurrentWeight
+from sketchlib.fast.fusion import fused
+from sketchlib.nn.layer_norm_lstm import LayerNormLSTMCell, _layer_norm_lstm_update, layer_norm, layer_norm_lstm_update
+from sketchlib.nn.lstm import RecurrentCell, glorot_uniform_, orthogonal_per_gate_, recurrent_dropout_masks
 
 #: The state of a HyperLSTM: (h, c, ĥ, ĉ) = main [B, H] twice, hypernetwork [B, N̂] twice.
 HyperState = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
@@ -138,8 +138,8 @@ class HyperLSTMCell(RecurrentCell):
         Before the loop: W_x x for the main cell and the x part of the hypernetwork's input, for all
         steps in one matmul; the matrices that read h_{i-1} (main W_hh and the hypernetwork's
         h-columns) and the 12 embedding heads concatenated so each takes one matmul per step. The
-        recurrent weights' gradients are deferred to one product each (:mod:`sketchlib.bptt`); the
-        element-wise work is two fusable functions (:mod:`sketchlib.fusion`).
+        recurrent weights' gradients are deferred to one product each (:mod:`sketchlib.fast.bptt`); the
+        element-wise work is two fusable functions (:mod:`sketchlib.fast.fusion`).
         """
         B, T, D = x.shape
         H, N, E = self.hidden_size, self.hyper_num_units, self.hyper_embedding_size

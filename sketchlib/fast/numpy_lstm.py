@@ -29,7 +29,7 @@ taking turns on two cores are slow: torch's OpenMP threads and OpenBLAS's both s
 call (a batch-64 step took 6x longer with both at 2 threads, and one torch op on 2 threads before
 the loop slowed a one-sketch decode by a third). Any multi-threaded step is very slow while another
 process holds a core (a 2-thread matrix-vector product took about 8 ms instead of 50 us), which is
-why ``sketchlib.widgets`` decodes with torch on one thread; this module passes that on to the BLAS.
+why ``sketchlib.book.widgets`` decodes with torch on one thread; this module passes that on to the BLAS.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ import weakref
 import numpy as np
 import torch
 
-from .strokes import START_TOKEN
+from sketchlib.data.strokes import START_TOKEN
 
 #: Gate blocks of :class:`NumpyLSTM`'s W, (o, i, f, g), as indices into the reference order (i, g, f, o).
 GATE_ORDER = [3, 0, 2, 1]

@@ -31,8 +31,8 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from sketchlib.bptt import RecurrentWeight
-from sketchlib.fusion import fused
+from sketchlib.fast.bptt import RecurrentWeight
+from sketchlib.fast.fusion import fused
 
 #: The state of an LSTM cell: (h, c), each [B, H].
 LSTMState = tuple[torch.Tensor, torch.Tensor]
@@ -209,8 +209,8 @@ class LSTMCell(RecurrentCell):
 
         Before the loop: every input projection x W_xh + b, forget bias folded in, one matmul per
         cell. Per step: one (batched) matmul h W_hh for all K cells (its weight gradient deferred to
-        one product, :mod:`sketchlib.bptt`) and the element-wise update :func:`lstm_update`
-        (fusable, :mod:`sketchlib.fusion`).
+        one product, :mod:`sketchlib.fast.bptt`) and the element-wise update :func:`lstm_update`
+        (fusable, :mod:`sketchlib.fast.fusion`).
         xs[k] [B, T, D], states[k] (h, c), masks[k] [T, B, H] or None -> ([B, T, H] per cell, states).
         With K = 1 the tensors simply have no leading K dimension.
         """

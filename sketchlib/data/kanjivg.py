@@ -12,8 +12,8 @@ From SVG to stroke-3, per character:
    repeated commands, numbers such as ``1.2-3.4`` and ``.5.5``); every segment becomes a cubic
    Bezier (lines and quadratics exactly);
 3. sample each cubic at ``samples_per_segment`` values of t (all segments at once, one matrix product);
-4. simplify every stroke with RDP (:func:`sketchlib.strokes.rdp`) at ``epsilon`` grid units;
-5. stroke-3 with :func:`sketchlib.strokes.lines_to_stroke3` (first row = offset from the grid
+4. simplify every stroke with RDP (:func:`sketchlib.data.strokes.rdp`) at ``epsilon`` grid units;
+5. stroke-3 with :func:`sketchlib.data.strokes.lines_to_stroke3` (first row = offset from the grid
    origin, as the reference's ``lines_to_strokes``; coordinates stay in grid units, y down, float32).
 
 **Choice of epsilon.** The reference's KanjiVG data is "KanjiVG at RDP 1.0" with a pooled offset
@@ -50,7 +50,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sketchlib.strokes import lines_to_stroke3, rdp
+from sketchlib.data.strokes import lines_to_stroke3, rdp
 
 log = logging.getLogger(__name__)
 
@@ -359,7 +359,7 @@ def _params(epsilon, samples_per_segment, variants) -> dict:
 
 def cache_path(version: str, params: dict, cache=None) -> Path:
     """Where the processed set for ``(version, params)`` is cached."""
-    from sketchlib.fileio import cache_dir
+    from sketchlib.data.fileio import cache_dir
 
     folder = Path(cache) if cache is not None else cache_dir() / "kanjivg"
     key = hashlib.sha256(json.dumps({"version": version, **params}, sort_keys=True).encode()).hexdigest()[:16]
@@ -436,8 +436,8 @@ def build_kanjivg(epsilon: float = DEFAULT_EPSILON, samples_per_segment: int = D
     safely, carries the same key (kanjivg version + every parameter) and passes the consistency
     checks; otherwise it is rebuilt and replaced (atomically).
     """
-    from sketchlib.fileio import atomic_path
-    from sketchlib.npz import read_arrays
+    from sketchlib.data.fileio import atomic_path
+    from sketchlib.data.npz import read_arrays
 
     if not epsilon >= 0:
         raise ValueError(f"epsilon must be >= 0, got {epsilon}")

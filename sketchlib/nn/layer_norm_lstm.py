@@ -20,9 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sketchlib.bptt import RecurrentWeight
-from sketchlib.fusion import fused
-from sketchlib.lstm import (LSTMState, RecurrentCell, _stack, _stack_masks, _unstack, glorot_uniform_, orthogonal_per_gate_,
+from sketchlib.fast.bptt import RecurrentWeight
+from sketchlib.fast.fusion import fused
+from sketchlib.nn.lstm import (LSTMState, RecurrentCell, _stack, _stack_masks, _unstack, glorot_uniform_, orthogonal_per_gate_,
                             recurrent_dropout_masks)
 
 
@@ -124,8 +124,8 @@ class LayerNormLSTMCell(RecurrentCell):
 
         Before the loop: every input projection x W_xh, one matmul per cell; the forget bias is
         folded into the f gate's LN shift. Per step: one (batched) matmul h W_hh (weight gradient
-        deferred, :mod:`sketchlib.bptt`) and :func:`layer_norm_lstm_update`: the four gate LNs as one
-        ``layer_norm`` call and the element-wise update (fusable, :mod:`sketchlib.fusion`).
+        deferred, :mod:`sketchlib.fast.bptt`) and :func:`layer_norm_lstm_update`: the four gate LNs as one
+        ``layer_norm`` call and the element-wise update (fusable, :mod:`sketchlib.fast.fusion`).
         xs[k] [B, T, D], states[k] (h, c), masks[k] [T, B, H] or None -> ([B, T, H] per cell, states).
         With K = 1 the tensors simply have no leading K dimension.
         """

@@ -1,12 +1,12 @@
-"""The numpy LSTM decoder step (sketchlib.decode_cpu): the equations of model.step, its weight cache, its threads."""
+"""The numpy LSTM decoder step (sketchlib.fast.numpy_lstm): the equations of model.step, its weight cache, its threads."""
 
 import numpy as np
 import pytest
 import torch
 
-from sketchlib import decode_cpu as D
+from sketchlib.fast import numpy_lstm as D
 from sketchlib.config import HParams
-from sketchlib.model import SketchRNN
+from sketchlib.nn.model import SketchRNN
 
 HP = HParams(enc_rnn_size=8, dec_rnn_size=16, z_size=4, num_mixture=3, max_seq_len=20, batch_size=4)
 

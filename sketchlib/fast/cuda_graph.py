@@ -33,8 +33,8 @@ import torch
 from torch import nn
 
 from sketchlib.config import HParams
-from sketchlib.encoder import check_lengths
-from sketchlib.loss import LOSS_KEYS, total_loss
+from sketchlib.nn.encoder import check_lengths
+from sketchlib.nn.loss import LOSS_KEYS, total_loss
 
 
 

@@ -16,7 +16,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from sketchlib.fileio import atomic_path
+from sketchlib.data.fileio import atomic_path
 
 _CHUNK = 1 << 16
 _HEX64 = re.compile(r"[0-9a-f]{64}")

@@ -17,7 +17,7 @@ The sample folder holds the FIRST drawings of each official file, so all three s
 same drawings in the same order. Each drawing is the ndjson record as Google wrote it: a ``dict``
 with ``word``, ``countrycode``, ``timestamp``, ``recognized``, ``key_id`` and ``drawing``, a list
 of strokes ``[[x0, x1, ...], [y0, y1, ...]]`` of ABSOLUTE points in a 0..255 box (y down).
-:func:`sketchlib.quickdraw.simplified_to_stroke3` turns one into stroke-3.
+:func:`sketchlib.data.quickdraw.simplified_to_stroke3` turns one into stroke-3.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from sketchlib.quickdraw import parse_ndjson
+from sketchlib.data.quickdraw import parse_ndjson
 
 #: Where Google publishes one simplified ndjson file per category.
 SIMPLIFIED_BASE_URL = "https://storage.googleapis.com/quickdraw_dataset/full/simplified/"
@@ -121,7 +121,7 @@ def quickdraw_examples(category: str, n: int = 5, *, folder=None, url: str | Non
             records = _first_records(path, n)
             if records is not None:
                 return records
-    from sketchlib.fileio import atomic_write, cache_dir
+    from sketchlib.data.fileio import atomic_write, cache_dir
 
     cached = (Path(cache) if cache is not None else cache_dir() / "quickdraw_examples") / f"{category}.ndjson"
     if cached.is_file():

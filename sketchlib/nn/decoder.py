@@ -5,7 +5,7 @@ The latent vector sets the decoder's starting state, and is also fed in at every
     [h_0 ; c_0] = tanh(W_z z + b_z)          (HyperLSTM: also the hypernetwork's ĥ_0, ĉ_0)
     x_i = [S_{i-1} ; z]                      S_0 = (0, 0, 1, 0, 0), the start token
     h_i, c_i = cell(x_i, h_{i-1}, c_{i-1})   LSTM | LayerNorm LSTM | HyperLSTM  (hp.dec_model)
-    y_i = W_y h_i + b_y,   y_i ∈ R^{6M+3}    read by :mod:`sketchlib.mdn`
+    y_i = W_y h_i + b_y,   y_i ∈ R^{6M+3}    read by :mod:`sketchlib.nn.mdn`
 
 The unconditional model has no z: x_i = S_{i-1} and the state starts at zero (as the reference).
 In training the inputs are the true previous points (teacher forcing); when sampling, each
@@ -20,11 +20,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sketchlib import mdn
+from sketchlib.nn import mdn
 from sketchlib.config import HParams
-from sketchlib.hyper_lstm import HyperLSTMCell
-from sketchlib.layer_norm_lstm import LayerNormLSTMCell
-from sketchlib.lstm import LSTMCell
+from sketchlib.nn.hyper_lstm import HyperLSTMCell
+from sketchlib.nn.layer_norm_lstm import LayerNormLSTMCell
+from sketchlib.nn.lstm import LSTMCell
 
 
 def make_cell(kind: str, input_size: int, hidden_size: int, hp: HParams) -> nn.Module:

@@ -16,15 +16,15 @@ import torch
 from torch import nn
 
 from sketchlib.config import HParams
-from sketchlib.decoder import Decoder
-from sketchlib.encoder import Encoder
-from sketchlib.reparam import reparameterize
+from sketchlib.nn.decoder import Decoder
+from sketchlib.nn.encoder import Encoder
+from sketchlib.nn.reparam import reparameterize
 
 
 class ModelOutput(NamedTuple):
     """What :meth:`SketchRNN.forward` returns; mu, sigma_hat and z are None for an unconditional model."""
 
-    y: torch.Tensor  # [B, N_max, 6M + 3], read with sketchlib.mdn.split
+    y: torch.Tensor  # [B, N_max, 6M + 3], read with sketchlib.nn.mdn.split
     mu: torch.Tensor | None  # [B, N_z]
     sigma_hat: torch.Tensor | None  # [B, N_z]
     z: torch.Tensor | None  # [B, N_z]

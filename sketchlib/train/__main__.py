@@ -1,0 +1,7 @@
+"""``python -m sketchlib.train ...``: the training command line."""
+
+import sys
+
+from sketchlib.train import main
+
+sys.exit(main())
