@@ -21,6 +21,8 @@ import os
 from pathlib import Path
 
 from sketchlib.data.download import download, file_sha256
+from sketchlib.data.fileio import cache_dir
+from sketchlib.train import checkpoint
 
 #: The repository's data/ folder as raw files (tests/test_pretrained.py checks it against _config.yml).
 BASE_URL = "https://raw.githubusercontent.com/sketchlib/sketch-rnn-book/main/data/"
@@ -75,8 +77,6 @@ def _local(name: str, folder: Path) -> tuple[Path, dict]:
 
 
 def _downloaded(name: str, base_url: str, progress: bool) -> tuple[Path, dict]:
-    from sketchlib.data.fileio import cache_dir
-
     folder = cache_dir() / "pretrained"
     base = base_url if base_url.endswith("/") else base_url + "/"
     manifest_path = folder / f"{name}{MANIFEST}"
@@ -97,8 +97,6 @@ def load_pretrained(name: str = "kanjivg", *, data_dir=None, base_url: str | Non
     ``base_url`` (default ``$SKETCHLIB_PRETRAINED_URL`` or :data:`BASE_URL`). The weights'
     sha256 is checked against the manifest before they are read.
     """
-    from sketchlib.train import checkpoint
-
     folder = Path(data_dir) if data_dir is not None else DATA_DIR
     if folder.is_dir():
         path, manifest = _local(name, folder)

@@ -198,20 +198,20 @@ def test_several_datasets_joined_with_one_scale(tmp_path, monkeypatch):
     monkeypatch.setenv("SKETCHLIB_CACHE", str(tmp_path / "cache"))
     folder = tmp_path / "cache" / "quickdraw"
     folder.mkdir(parents=True)
-    _, ra = _toy_npz(folder, lengths=(4, 9, 6), seed=1, name="toy a.npz")  # as if downloaded before
-    _, rb = _toy_npz(folder, lengths=(5, 7), seed=2, name="toy b.npz")
-    d = D.load_dataset("toy a,toy b", progress=False)
-    assert d.name == "toy a,toy b"
-    assert d.labels["train"] == ["toy a"] * 3 + ["toy b"] * 2 and len(d.test) == 5
+    _, ra = _toy_npz(folder, lengths=(4, 9, 6), seed=1, name="cat.npz")  # as if downloaded before
+    _, rb = _toy_npz(folder, lengths=(5, 7), seed=2, name="sheep.npz")
+    d = D.load_dataset("cat,sheep", progress=False)
+    assert d.name == "cat,sheep"
+    assert d.labels["train"] == ["cat"] * 3 + ["sheep"] * 2 and len(d.test) == 5
     offsets = np.concatenate([np.clip(s[:, :2], -1000, 1000).ravel() for s in ra["train"] + rb["train"]])
     assert d.scale == pytest.approx(float(offsets.astype(np.float64).std()), rel=1e-5)
     np.testing.assert_allclose(d.train[3][:, :2], rb["train"][0][:, :2] / d.scale, rtol=1e-6)
     # paths work in lists too, and a list is named the same way again (export reloads it by that name)
     pa, _ = _toy_npz(tmp_path, lengths=(4, 5), seed=3, name="p.npz")
-    both = D.load_dataset(f"{pa},toy b", progress=False)
-    assert both.labels["valid"] == [str(pa)] * 2 + ["toy b"] * 2
-    for bad in ("toy a,,toy b", "toy a,toy a"):
+    both = D.load_dataset(f"{pa},sheep", progress=False)
+    assert both.labels["valid"] == [str(pa)] * 2 + ["sheep"] * 2
+    for bad in ("cat,,sheep", "cat,cat"):
         with pytest.raises(ValueError, match="non-empty and distinct"):
             D.load_dataset(bad, progress=False)
     with pytest.raises(ValueError, match="url= names one file"):
-        D.load_dataset("toy a,toy b", url="file:///nowhere.npz", progress=False)
+        D.load_dataset("cat,sheep", url="file:///nowhere.npz", progress=False)

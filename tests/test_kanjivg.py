@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from sketchlib.data import kanjivg as K
-from sketchlib.data import strokes
+from sketchlib.data import strokes, svg_path
 
 
 def _ends(d):
@@ -45,8 +45,8 @@ def test_horizontal_vertical_and_close():
 
 
 def test_numbers_without_separators():
-    assert K._tokenize("M1.2-3.4.5.5") == ["M", 1.2, -3.4, 0.5, 0.5]
-    assert K._tokenize("c1e1,-2E-1+3 .5") == ["c", 10.0, -0.2, 3.0, 0.5]
+    assert svg_path._tokenize("M1.2-3.4.5.5") == ["M", 1.2, -3.4, 0.5, 0.5]
+    assert svg_path._tokenize("c1e1,-2E-1+3 .5") == ["c", 10.0, -0.2, 3.0, 0.5]
     _, ends, _ = _ends("M1.2-3.4.5.5")
     assert ends == [[0.5, 0.5]]
 

@@ -15,16 +15,17 @@ Training batches are drawn from a ``SketchData`` by :class:`sketchlib.data.batch
 
 from __future__ import annotations
 
-import functools
+import difflib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
-import torch
 
-from sketchlib.data import strokes
+from sketchlib.data import npz, quickdraw, strokes
+from sketchlib.data.download import download
+from sketchlib.data.fileio import cache_dir
+from sketchlib.data.kanjivg import build_kanjivg
 
 log = logging.getLogger(__name__)
 
@@ -86,28 +87,40 @@ def _shared_data_dir() -> Path:
 
 
 def _known_npz(name: str, cache, progress: bool) -> Path:
-    from sketchlib.data.download import download
-    from sketchlib.data.fileio import cache_dir
-
     url, sha = KNOWN_NPZ[name]
     local = _shared_data_dir() / f"{name}.npz"
     if local.is_file():
         return local
     folder = Path(cache) if cache is not None else cache_dir()
-    return download(url, folder / f"{name}.npz", sha256=sha, progress=progress)
+    return download(url, folder / f"{name}.npz", sha256=sha, progress=progress, validate=npz.read_arrays)
+
+
+def _dataset_file(path: Path) -> Path:
+    if path.is_dir():
+        raise ValueError(f"dataset {str(path)!r} is a directory; expected a {path.suffix} file")
+    if not path.is_file():
+        raise ValueError(f"dataset file not found: {path}")
+    return path
+
+
+def unknown_dataset_message(text: str) -> str:
+    """Why ``text`` names no dataset, and the closest names it might have meant."""
+    builtin = ["kanjivg", *KNOWN_NPZ]
+    close = [m for m in difflib.get_close_matches(text.lower(), builtin, n=2, cutoff=0.6)]
+    close += [c for c in quickdraw.closest_categories(text) if c not in close][: 3 - len(close)]
+    hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+    return (f"unknown dataset {text!r}: it is neither a built-in dataset ({', '.join(builtin)}), nor an "
+            f"existing .npz / .ndjson file, nor one of the {len(quickdraw.categories())} Quick, Draw! "
+            f"categories.{hint}")
 
 
 def _raw_splits(name, limit, seed, cache, url, progress):
     """-> (display name, {split: [stroke-3]}, {split: [label]}). ``cache`` overrides ``cache_dir()``."""
-    from sketchlib.data import npz, quickdraw
-
     text = str(name)
     if "," in text:  # several datasets as one (the reference's list-valued data_set): splits joined
         return _joined_splits(text, limit, seed, cache, url, progress)
     sub = (lambda folder: Path(cache) / folder) if cache is not None else (lambda folder: None)
     if text == "kanjivg":
-        from sketchlib.data.kanjivg import build_kanjivg
-
         ks = build_kanjivg(cache=sub("kanjivg"), progress=progress, limit=limit)
         return "kanjivg", {s: ks.split(s) for s in SPLITS}, ks.labels
     if text in KNOWN_NPZ:
@@ -115,21 +128,19 @@ def _raw_splits(name, limit, seed, cache, url, progress):
         return _npz_splits(text, npz.load_npz(path), path, limit)
     path = Path(text).expanduser()
     if path.suffix == ".npz":
-        if not path.is_file():
-            raise ValueError(f"dataset file not found: {path}")
-        return _npz_splits(path.stem, npz.load_npz(path), path, limit)
+        return _npz_splits(path.stem, npz.load_npz(_dataset_file(path)), path, limit)
     if path.suffix == ".ndjson":
-        if not path.is_file():
-            raise ValueError(f"dataset file not found: {path}")
-        sketches, words = quickdraw.ndjson_to_stroke3(path, limit=limit)
+        sketches, words = quickdraw.ndjson_to_stroke3(_dataset_file(path), limit=limit)
         if not sketches:
             raise ValueError(f"{path}: no drawings")
         idx = _split_indices(len(sketches), seed)
         return (path.stem, {s: [sketches[i] for i in idx[s]] for s in SPLITS},
                 {s: [words[i] for i in idx[s]] for s in SPLITS})
-    if path.suffix or path.exists() or "/" in text or "\\" in text:
-        raise ValueError(f"unknown dataset {text!r}: expected 'kanjivg', 'omniglot', a Quick, Draw! category, "
-                         "or a path to a .npz / .ndjson file")
+    if url is None and text not in quickdraw.categories():  # url= names the file of any category
+        if path.is_dir():
+            raise ValueError(f"dataset {text!r} is a directory; expected a .npz or .ndjson file, "
+                             "a built-in dataset or a Quick, Draw! category")
+        raise ValueError(unknown_dataset_message(text))
     data = quickdraw.fetch_category(text, cache=sub("quickdraw"), url=url, progress=progress)
     return _npz_splits(text, data, text, limit)
 
@@ -169,15 +180,13 @@ def _check_max_len(max_seq_len) -> int:
 def prepare(name: str, splits: dict, labels: dict, max_seq_len: int = 250) -> SketchData:
     """Steps 1-5 of the module docstring on raw stroke-3 splits (any numeric dtype)."""
     max_seq_len = _check_max_len(max_seq_len)
-    from sketchlib.data.npz import validate_sketches
-
     kept, kept_labels, dropped = {}, {}, {}
     for s in SPLITS:
         items = list(splits.get(s, []))
         lab = labels.get(s, [])
         if lab and len(lab) != len(items):
             raise ValueError(f"{name}: split {s!r} has {len(items)} sketches but {len(lab)} labels")
-        validate_sketches(items, f"{name}: split {s!r}")
+        npz.validate_sketches(items, f"{name}: split {s!r}")
         keep = [i for i, sk in enumerate(items) if len(sk) <= max_seq_len]
         kept[s] = [items[i] for i in keep]
         kept_labels[s] = [lab[i] for i in keep] if lab else []
@@ -217,8 +226,7 @@ def load_dataset(name_or_path="kanjivg", max_seq_len: int = 250, *, limit: int |
     ``limit`` sketches of each split (of the file, for KanjiVG / ndjson) for quick experiments.
     """
     _check_max_len(max_seq_len)
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1):
+        raise ValueError(f"limit must be an integer >= 1 or None, got {limit!r}")
     display, splits, labels = _raw_splits(name_or_path, limit, seed, cache, url, progress)
     return prepare(display, splits, labels, max_seq_len)
-
-
-# --------------------------------------------------------------------------- batches

@@ -29,6 +29,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from sketchlib.data.fileio import atomic_write, cache_dir
 from sketchlib.data.quickdraw import parse_ndjson
 
 #: Where Google publishes one simplified ndjson file per category.
@@ -121,8 +122,6 @@ def quickdraw_examples(category: str, n: int = 5, *, folder=None, url: str | Non
             records = _first_records(path, n)
             if records is not None:
                 return records
-    from sketchlib.data.fileio import atomic_write, cache_dir
-
     cached = (Path(cache) if cache is not None else cache_dir() / "quickdraw_examples") / f"{category}.ndjson"
     if cached.is_file():
         records = _first_records(cached, n)

@@ -8,7 +8,7 @@ such as ``04e14-Kaisho.svg`` are skipped unless ``variants=True``).
 From SVG to stroke-3, per character:
 
 1. take every ``<path d="...">`` of the ``kvg:StrokePaths_*`` group in document order (= stroke order);
-2. parse ``d`` with :func:`parse_path` (our own parser: M/m L/l H/h V/v C/c S/s Q/q T/t Z/z, implicit
+2. parse ``d`` with :func:`sketchlib.data.svg_path.parse_path` (our own parser: M/m L/l H/h V/v C/c S/s Q/q T/t Z/z, implicit
    repeated commands, numbers such as ``1.2-3.4`` and ``.5.5``); every segment becomes a cubic
    Bezier (lines and quadratics exactly);
 3. sample each cubic at ``samples_per_segment`` values of t (all segments at once, one matrix product);
@@ -30,13 +30,14 @@ characters, and variants of a character always land in the same split.
 
 **Cache.** :func:`build_kanjivg` stores the processed set in ``cache_dir()/kanjivg/`` as an ``.npz``
 WITHOUT pickle (all points concatenated ``[P, 3]`` + ``offsets [S + 1]`` + ``codepoints`` + ``split``
-+ a JSON ``meta``), written atomically and keyed by the kanjivg version and every processing
-parameter. A cache file that does not load, does not match its key or is inconsistent is rebuilt.
++ a JSON ``meta`` + the SHA-256 ``digest`` of all of them), written atomically and keyed by the
+kanjivg version and every processing parameter. A cache file that does not load, does not match
+its key or its digest, or is inconsistent (e.g. a sketch that does not end with a pen lift) is
+rebuilt.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -50,7 +51,13 @@ from pathlib import Path
 
 import numpy as np
 
+from sketchlib.data.fileio import atomic_path, cache_dir
+from sketchlib.data.npz import read_arrays
 from sketchlib.data.strokes import lines_to_stroke3, rdp
+# The SVG path parser lives in svg_path; parse_path, sample_cubics and path_to_polylines stay
+# importable from here, where the first edition had them.
+from sketchlib.data.svg_path import (  # noqa: F401
+    DEFAULT_SAMPLES_PER_SEGMENT, _bernstein, parse_path, path_to_polylines, sample_cubics)
 
 log = logging.getLogger(__name__)
 
@@ -59,153 +66,9 @@ SPLITS = ("train", "valid", "test")
 SPLIT_FRACTIONS = (0.90, 0.05, 0.05)
 #: RDP epsilon in KanjiVG grid units (the grid is 109 x 109); see the module docstring.
 DEFAULT_EPSILON = 1.0
-#: Points sampled per Bezier segment (before RDP).
-DEFAULT_SAMPLES_PER_SEGMENT = 16
 #: Bump when the processing or the cache layout changes; part of the cache key.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: a content digest
 GRID_SIZE = 109
-
-
-# --------------------------------------------------------------------------- SVG path data
-_SEPARATORS = str.maketrans("", "", " \t\n\r\f\v,")
-_NARGS = {"M": 2, "L": 2, "H": 1, "V": 1, "C": 6, "S": 4, "Q": 4, "T": 2, "Z": 0}
-
-
-_TOKEN = re.compile(r"[MmLlHhVvCcSsQqTtZzAa]|[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
-_LETTERS = frozenset("MmLlHhVvCcSsQqTtZzAa")
-
-
-def _tokenize(d: str) -> list:
-    """Commands as 1-letter strings, numbers as floats: ``"1.2-3.4"`` -> 1.2, -3.4; ``".5.5"`` -> .5, .5."""
-    found = _TOKEN.findall(d)
-    # every character that is not a separator must belong to a token (checked by length: C speed)
-    if sum(map(len, found)) != len(d.translate(_SEPARATORS)):
-        raise ValueError(f"SVG path: unexpected characters in {d!r}")
-    return [t if t in _LETTERS else float(t) for t in found]
-
-
-def parse_path(d: str) -> list[np.ndarray]:
-    """Parse SVG path data into subpaths of cubic Bezier segments.
-
-    Returns a list with one ``float64 [K, 4, 2]`` array per subpath (``K`` segments, each given by
-    its 4 control points ``P0, P1, P2, P3``). Lines and quadratics are written as the cubic that
-    traces exactly the same curve; ``Z`` adds the closing line. Extra argument groups after a
-    command repeat it (after ``M``/``m`` they are ``L``/``l``). A subpath without any segment (a
-    lone moveto) is dropped, as SVG draws nothing for it. Raises ``ValueError`` for unknown or
-    unsupported commands (arcs) and for a wrong number of arguments. (Plain Python floats inside
-    the loop: a small numpy array per segment would cost more than the arithmetic.)
-    """
-    tokens = _tokenize(d)
-    starts = [i for i, t in enumerate(tokens) if t.__class__ is str]
-    if not starts or starts[0] != 0:
-        raise ValueError(f"SVG path must start with a command in {d!r}")
-    starts.append(len(tokens))
-    subpaths: list[list[tuple]] = []  # segments of every subpath
-    segs: list[tuple] = []  # 8 floats per segment: x0 y0 x1 y1 x2 y2 x3 y3
-    x = y = sx = sy = 0.0  # current point, subpath start
-    cubic_ctrl = None  # second control point of the previous C/S (reflected by S)
-    quad_ctrl = None  # control point of the previous Q/T (reflected by T)
-    started = False
-
-    for j in range(len(starts) - 1):
-        cmd, vals = tokens[starts[j]], tokens[starts[j] + 1 : starts[j + 1]]
-        if cmd in "Aa":
-            raise ValueError(f"SVG path: arc command {cmd!r} is not supported in {d!r}")
-        upper = cmd.upper()
-        if not started and upper != "M":
-            raise ValueError(f"SVG path must start with M or m, got {cmd!r} in {d!r}")
-        n = _NARGS[upper]
-        if upper == "Z":
-            if vals:
-                raise ValueError(f"SVG path: numbers after {cmd!r} (closepath takes no arguments) in {d!r}")
-            if (x, y) != (sx, sy):
-                segs.append((x, y, x + (sx - x) / 3, y + (sy - y) / 3, x + 2 * (sx - x) / 3, y + 2 * (sy - y) / 3,
-                             sx, sy))
-            x, y = sx, sy
-            if segs:
-                subpaths.append(segs)
-                segs = []
-            cubic_ctrl = quad_ctrl = None
-            continue
-        if not vals or len(vals) % n:
-            raise ValueError(f"SVG path: command {cmd!r} needs {n} numbers (or a multiple), got {vals} in {d!r}")
-        for k in range(0, len(vals), n):
-            a = vals[k : k + n]
-            bx, by = (x, y) if cmd.islower() else (0.0, 0.0)  # base of relative coordinates
-            if upper == "M":
-                if k == 0:
-                    if segs:
-                        subpaths.append(segs)
-                        segs = []
-                    x, y = bx + a[0], by + a[1]
-                    sx, sy = x, y
-                    started = True
-                    cubic_ctrl = quad_ctrl = None
-                    continue
-                upper = "L"  # further pairs are implicit linetos (relative after m)
-            if upper in "LHV":
-                if upper == "L":
-                    px, py = bx + a[0], by + a[1]
-                elif upper == "H":
-                    px, py = bx + a[0], y
-                else:
-                    px, py = x, by + a[0]
-                segs.append((x, y, x + (px - x) / 3, y + (py - y) / 3, x + 2 * (px - x) / 3, y + 2 * (py - y) / 3,
-                             px, py))
-                cubic_ctrl = quad_ctrl = None
-            elif upper == "C":
-                c1x, c1y, c2x, c2y = bx + a[0], by + a[1], bx + a[2], by + a[3]
-                px, py = bx + a[4], by + a[5]
-                segs.append((x, y, c1x, c1y, c2x, c2y, px, py))
-                cubic_ctrl, quad_ctrl = (c2x, c2y), None
-            elif upper == "S":  # first control: the previous C/S's second one reflected (else the current point)
-                c1x, c1y = (2 * x - cubic_ctrl[0], 2 * y - cubic_ctrl[1]) if cubic_ctrl is not None else (x, y)
-                c2x, c2y = bx + a[0], by + a[1]
-                px, py = bx + a[2], by + a[3]
-                segs.append((x, y, c1x, c1y, c2x, c2y, px, py))
-                cubic_ctrl, quad_ctrl = (c2x, c2y), None
-            else:  # Q, T: the quadratic (P0, Q1, P2) is the cubic (P0, P0 + 2/3 (Q1 - P0), P2 + 2/3 (Q1 - P2), P2)
-                if upper == "Q":
-                    qx, qy = bx + a[0], by + a[1]
-                    px, py = bx + a[2], by + a[3]
-                else:
-                    qx, qy = (2 * x - quad_ctrl[0], 2 * y - quad_ctrl[1]) if quad_ctrl is not None else (x, y)
-                    px, py = bx + a[0], by + a[1]
-                segs.append((x, y, x + 2 * (qx - x) / 3, y + 2 * (qy - y) / 3, px + 2 * (qx - px) / 3,
-                             py + 2 * (qy - py) / 3, px, py))
-                cubic_ctrl, quad_ctrl = None, (qx, qy)
-            x, y = px, py
-    if segs:
-        subpaths.append(segs)
-    return [np.array(sp, dtype=np.float64).reshape(-1, 4, 2) for sp in subpaths]
-
-
-@functools.lru_cache(maxsize=16)
-def _bernstein(n: int) -> np.ndarray:
-    t = np.arange(1, n + 1, dtype=np.float64) / n  # [n]
-    u = 1.0 - t
-    return np.stack([u**3, 3 * u**2 * t, 3 * u * t**2, t**3], axis=1)  # [n, 4]
-
-
-def sample_cubics(cubics: np.ndarray, samples_per_segment: int = DEFAULT_SAMPLES_PER_SEGMENT) -> np.ndarray:
-    """Sample a chain of cubic Beziers ``[K, 4, 2]`` into a polyline ``[K * n + 1, 2]`` (vectorised).
-
-    ``B(t) = (1-t)^3 P0 + 3 (1-t)^2 t P1 + 3 (1-t) t^2 P2 + t^3 P3`` at ``t = 1/n, ..., 1`` for every
-    segment (one batched matrix product ``[n, 4] @ [K, 4, 2]``), preceded by the first segment's ``P0``.
-    """
-    cubics = np.asarray(cubics, dtype=np.float64)
-    if cubics.ndim != 3 or cubics.shape[1:] != (4, 2) or cubics.shape[0] == 0:
-        raise ValueError(f"sample_cubics: expected [K, 4, 2] control points, got {list(cubics.shape)}")
-    n = int(samples_per_segment)
-    if n < 1:
-        raise ValueError(f"samples_per_segment must be >= 1, got {samples_per_segment}")
-    pts = np.matmul(_bernstein(n), cubics).reshape(-1, 2)  # [K, n, 2] -> [K * n, 2]
-    return np.concatenate([cubics[:1, 0], pts])
-
-
-def path_to_polylines(d: str, samples_per_segment: int = DEFAULT_SAMPLES_PER_SEGMENT) -> list[np.ndarray]:
-    """SVG path data -> one sampled polyline ``[n, 2]`` per subpath."""
-    return [sample_cubics(c, samples_per_segment) for c in parse_path(d)]
 
 
 # --------------------------------------------------------------------------- KanjiVG files
@@ -359,15 +222,13 @@ def _params(epsilon, samples_per_segment, variants) -> dict:
 
 def cache_path(version: str, params: dict, cache=None) -> Path:
     """Where the processed set for ``(version, params)`` is cached."""
-    from sketchlib.data.fileio import cache_dir
-
     folder = Path(cache) if cache is not None else cache_dir() / "kanjivg"
     key = hashlib.sha256(json.dumps({"version": version, **params}, sort_keys=True).encode()).hexdigest()[:16]
     return folder / f"kanjivg-{version}-{key}.npz"
 
 
 def _process(files, epsilon, samples_per_segment, progress):
-    from tqdm.auto import tqdm
+    from tqdm.auto import tqdm  # third-party, not sketchlib: imported when a build runs (tqdm.auto probes for Jupyter)
 
     sketches, cps = [], []
     for cp, path in tqdm(files, desc="KanjiVG", unit="char", disable=not progress, leave=False):
@@ -379,9 +240,22 @@ def _process(files, epsilon, samples_per_segment, progress):
     return sketches, cps
 
 
+_CONTENT = ("points", "offsets", "codepoints", "split", "meta")
+
+
+def _digest(arrays: dict) -> str:
+    """SHA-256 over the content arrays (dtype, shape and bytes of each, in a fixed order)."""
+    h = hashlib.sha256()
+    for key in _CONTENT:
+        a = np.ascontiguousarray(arrays[key])
+        h.update(f"{key}:{a.dtype.str}:{a.shape};".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
 def _to_arrays(sketches, cps, meta) -> dict[str, np.ndarray]:
     lengths = np.array([len(s) for s in sketches], dtype=np.int64)
-    return {
+    arrays = {
         "points": np.concatenate(sketches).astype(np.float32),  # [P, 3] all sketches end to end
         "offsets": np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),  # [S + 1]
         "codepoints": np.asarray(cps, dtype=np.int64),  # [S]
@@ -389,13 +263,18 @@ def _to_arrays(sketches, cps, meta) -> dict[str, np.ndarray]:
                           dtype=np.int8),  # [S] 0 train, 1 valid, 2 test
         "meta": np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8),
     }
+    arrays["digest"] = np.frombuffer(_digest(arrays).encode(), dtype=np.uint8)  # 64 hex digits
+    return arrays
 
 
 def _from_arrays(arrays: dict, meta: dict) -> KanjiVGSet:
     """Check a cached set thoroughly (any mismatch -> ValueError) and unpack it."""
-    need = {"points", "offsets", "codepoints", "split", "meta"}
+    need = {*_CONTENT, "digest"}
     if set(arrays) != need:
         raise ValueError(f"cache has arrays {sorted(arrays)}, expected {sorted(need)}")
+    claimed, actual = arrays["digest"].astype(np.uint8).tobytes().decode("ascii", "replace"), _digest(arrays)
+    if claimed != actual:
+        raise ValueError(f"cache: content digest mismatch (stored {claimed[:16]}..., content {actual[:16]}...)")
     stored = json.loads(arrays["meta"].astype(np.uint8).tobytes().decode())
     if stored != json.loads(json.dumps(meta, sort_keys=True)):
         raise ValueError(f"cache key mismatch: {stored} != {meta}")
@@ -407,6 +286,8 @@ def _from_arrays(arrays: dict, meta: dict) -> KanjiVGSet:
     s = cps.shape[0]
     if off.shape != (s + 1,) or off[0] != 0 or off[-1] != pts.shape[0] or np.any(np.diff(off) <= 0):
         raise ValueError("cache: offsets do not match the points")
+    if not (pts[off[1:] - 1, 2] == 1.0).all():  # every sketch ends with a pen lift: boundaries are right
+        raise ValueError("cache: a sketch does not end with a pen lift (shifted sketch boundaries)")
     if spl.shape != (s,) or cps.ndim != 1:
         raise ValueError("cache: split / codepoints have the wrong shape")
     expected = [SPLITS.index(split_of(c, meta["params"]["split_fractions"])) for c in cps.tolist()]
@@ -436,9 +317,6 @@ def build_kanjivg(epsilon: float = DEFAULT_EPSILON, samples_per_segment: int = D
     safely, carries the same key (kanjivg version + every parameter) and passes the consistency
     checks; otherwise it is rebuilt and replaced (atomically).
     """
-    from sketchlib.data.fileio import atomic_path
-    from sketchlib.data.npz import read_arrays
-
     if not epsilon >= 0:
         raise ValueError(f"epsilon must be >= 0, got {epsilon}")
     version = kanjivg_version()

@@ -15,7 +15,9 @@ This module reads the same files without that risk:
   numpy object array of numpy arrays needs -- ``numpy.core.multiarray._reconstruct`` (or its numpy 2
   home ``numpy._core.multiarray._reconstruct``), ``numpy.ndarray`` and ``numpy.dtype`` -- and refuses
   everything else with ``ValueError("refusing to unpickle <module>.<name> ...")`` BEFORE anything
-  is called. (The ``EXT*`` opcodes also go through ``find_class``; ``persistent_load`` is not defined,
+  is called. One more global is allowed in exactly one use: ``_codecs.encode(text, 'latin1')``,
+  which is how pickle protocol <= 2 (files written by older tools) stores ``bytes`` -- the array
+  data; it is resolved to a function that accepts only a ``str`` and ``'latin1'``. (The ``EXT*`` opcodes also go through ``find_class``; ``persistent_load`` is not defined,
   so persistent ids fail.)
 
 :func:`read_arrays` is the general reader (a dict of arrays, the same as numpy's); :func:`load_npz`
@@ -25,6 +27,7 @@ turns a Sketch-RNN file into ``{split: [stroke-3 arrays]}`` and validates every 
 from __future__ import annotations
 
 import ast
+import math
 import pickle
 import struct
 import zipfile
@@ -33,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sketchlib.data.fileio import atomic_path
 from sketchlib.data.strokes import validate_stroke3
 
 _MAGIC = b"\x93NUMPY"
@@ -49,6 +53,14 @@ def _reconstruct_function():
 
 _RECONSTRUCT = _reconstruct_function()
 
+
+def _latin1_bytes(text, encoding):
+    """``_codecs.encode`` as pickle protocol <= 2 uses it to store bytes: ``(str, 'latin1') -> bytes``, nothing else."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise ValueError(f"refusing to unpickle _codecs.encode({type(text).__name__}, {encoding!r}): only "
+                         "_codecs.encode(str, 'latin1') (protocol-2 bytes) is allowed")
+    return text.encode("latin1")
+
 #: (module, name) -> object: the only globals a pickle may name. Both spellings of _reconstruct are
 #: accepted because files written by numpy 1.x (all the published Sketch-RNN files) name
 #: ``numpy.core.multiarray`` and numpy 2 writes ``numpy._core.multiarray``.
@@ -57,6 +69,7 @@ ALLOWED_GLOBALS = {
     ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): np.dtype,
+    ("_codecs", "encode"): _latin1_bytes,  # protocol <= 2 bytes; checks its arguments
 }
 
 
@@ -114,10 +127,11 @@ def _read_header(f, where: str) -> tuple[tuple[int, ...], bool, np.dtype]:
 
 
 def _read_numeric(f, shape, fortran, dtype, size_left: int, where: str) -> np.ndarray:
-    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    count = math.prod(shape)  # Python ints: a huge declared shape cannot overflow
     nbytes = count * dtype.itemsize
     if nbytes > size_left:
-        raise ValueError(f"{where}: truncated array data: header says {nbytes} bytes, the file has {size_left}")
+        raise ValueError(f"{where}: the header declares shape {shape} of {dtype} ({nbytes} bytes), "
+                         f"but the member holds only {size_left} bytes (truncated or corrupt)")
     data = f.read(nbytes)
     if len(data) < nbytes:
         raise ValueError(f"{where}: truncated array data ({len(data)} of {nbytes} bytes)")
@@ -148,6 +162,8 @@ def read_arrays(path) -> dict[str, np.ndarray]:
     """
     path = Path(path)
     out: dict[str, np.ndarray] = {}
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory, not an .npz file")
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as e:
@@ -227,8 +243,6 @@ def save_npz(path, splits: dict, compressed: bool = True) -> Path:
     Object arrays are pickled by numpy; :func:`load_npz` reads them back with the restricted
     unpickler. Used by tests and to export data in the reference format.
     """
-    from sketchlib.data.fileio import atomic_path
-
     arrays = {}
     for key, sketches in splits.items():
         a = np.empty(len(sketches), dtype=object)

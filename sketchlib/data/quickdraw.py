@@ -17,6 +17,9 @@ Google publishes the Quick, Draw! drawings in several forms. Two matter here:
 
 from __future__ import annotations
 
+import difflib
+import functools
+import importlib.resources
 import json
 import math
 import urllib.parse
@@ -25,10 +28,28 @@ from typing import Iterable
 
 import numpy as np
 
+from sketchlib.data.download import download
+from sketchlib.data.fileio import cache_dir
+from sketchlib.data.npz import load_npz
 from sketchlib.data.strokes import lines_to_stroke3, rdp
 
 #: The public bucket of the per-category Sketch-RNN ``.npz`` files.
 SKETCHRNN_BASE_URL = "https://storage.googleapis.com/quickdraw_dataset/sketchrnn/"
+#: |x| and |y| of an ndjson point must be below this (screen pixels; the simplified files use 0-255).
+MAX_COORD = 1e6
+
+
+@functools.lru_cache(maxsize=1)
+def categories() -> tuple[str, ...]:
+    """The 345 Quick, Draw! category names (shipped in ``quickdraw_categories.txt``), as Google spells them."""
+    text = importlib.resources.files("sketchlib.data").joinpath("quickdraw_categories.txt").read_text("utf-8")
+    return tuple(line.strip() for line in text.splitlines() if line.strip())
+
+
+def closest_categories(name: str, n: int = 3) -> list[str]:
+    """Up to ``n`` category names closest to ``name`` (:func:`difflib.get_close_matches`, case-insensitive)."""
+    by_lower = {c.lower(): c for c in categories()}
+    return [by_lower[m] for m in difflib.get_close_matches(str(name).lower(), list(by_lower), n=n, cutoff=0.6)]
 
 
 # --------------------------------------------------------------------------- Sketch-RNN .npz files
@@ -49,18 +70,26 @@ def fetch_category(name: str, cache=None, url: str | None = None, sha256: str | 
                    progress: bool = True) -> dict[str, list[np.ndarray]]:
     """Download (once) and load the Sketch-RNN ``.npz`` of a Quick, Draw! category.
 
-    The file goes to ``cache`` (default ``cache_dir()/quickdraw``) as ``<name>.npz``; an existing
-    copy is reused. ``url`` overrides :func:`category_url` (tests use a ``file://`` URL).
+    The file goes to ``cache`` (default ``cache_dir()/quickdraw``) as ``<name>.npz``, and only
+    once it has loaded as a valid Sketch-RNN ``.npz`` (an HTML error page or a transfer cut short
+    is never cached); a cached copy that no longer loads is moved to ``<name>.npz.corrupt`` with a
+    warning and downloaded again. ``url`` overrides :func:`category_url` (tests use a ``file://``
+    URL); without it ``name`` must be one of :func:`categories`.
     Returns ``{'train': [...], 'valid': [...], 'test': [...]}`` of int16 stroke-3 arrays.
     """
-    from sketchlib.data.download import download
-    from sketchlib.data.fileio import cache_dir
-    from sketchlib.data.npz import load_npz
-
     _check_category(name)
+    if url is None and name not in categories():
+        close = closest_categories(name)
+        raise ValueError(f"{name!r} is not a Quick, Draw! category"
+                         + (f"; did you mean {' or '.join(map(repr, close))}?" if close else ""))
     folder = Path(cache) if cache is not None else cache_dir() / "quickdraw"
-    path = download(url or category_url(name), folder / f"{name}.npz", sha256=sha256, progress=progress)
-    return load_npz(path)
+    loaded = {}
+
+    def parse(path):  # download's validate: the file is kept only if it loads; loaded once, here
+        loaded["splits"] = load_npz(path)
+
+    download(url or category_url(name), folder / f"{name}.npz", sha256=sha256, progress=progress, validate=parse)
+    return loaded["splits"]
 
 
 # --------------------------------------------------------------------------- ndjson
@@ -72,15 +101,19 @@ def _check_drawing(drawing, where: str) -> None:
         if not isinstance(stroke, list) or len(stroke) not in (2, 3):
             raise ValueError(f"{where}, stroke {k}: expected [[x...], [y...]] or [[x...], [y...], [t...]]")
         n = None
-        for row in stroke:
+        for r, row in enumerate(stroke):
             if not isinstance(row, list) or not row:
                 raise ValueError(f"{where}, stroke {k}: every row must be a non-empty list of numbers")
             if n is not None and len(row) != n:
                 raise ValueError(f"{where}, stroke {k}: x, y (and t) must have the same length, "
                                  f"got {[len(r) if isinstance(r, list) else None for r in stroke]}")
             n = len(row)
+            bound = MAX_COORD if r < 2 else math.inf  # x, y bounded; t (ms) only finite
             for v in row:
-                if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not -bound < v < bound:
+                    if not isinstance(v, bool) and (isinstance(v, int) or isinstance(v, float) and math.isfinite(v)):
+                        raise ValueError(f"{where}, stroke {k}: coordinate {v!r} is out of range "
+                                         f"(|x|, |y| must be below {MAX_COORD:g})")
                     raise ValueError(f"{where}, stroke {k}: {v!r} is not a finite number")
 
 
@@ -116,6 +149,8 @@ def _parse_lines(lines: Iterable, source: str, limit: int | None) -> list[dict]:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
             raise ValueError(f"{where}: corrupt JSON ({e.msg} at column {e.colno})") from None
+        except RecursionError:
+            raise ValueError(f"{where}: JSON nested too deeply to be a drawing") from None
         if not isinstance(obj, dict):
             raise ValueError(f"{where}: expected a JSON object, got {type(obj).__name__}")
         if "drawing" not in obj:
