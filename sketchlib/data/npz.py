@@ -54,7 +54,7 @@ def _reconstruct_function():
 _RECONSTRUCT = _reconstruct_function()
 
 
-def _latin1_bytes(text, encoding):
+def _latin1_bytes(text, encoding=None):
     """``_codecs.encode`` as pickle protocol <= 2 uses it to store bytes: ``(str, 'latin1') -> bytes``, nothing else."""
     if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
         raise ValueError(f"refusing to unpickle _codecs.encode({type(text).__name__}, {encoding!r}): only "
