@@ -81,7 +81,7 @@ def _downloaded(name: str, base_url: str, progress: bool) -> tuple[Path, dict]:
     base = base_url if base_url.endswith("/") else base_url + "/"
     manifest_path = folder / f"{name}{MANIFEST}"
     manifest_path.unlink(missing_ok=True)  # always the current manifest
-    download(base + f"{name}{MANIFEST}", manifest_path, progress=False)
+    download(base + f"{name}{MANIFEST}", manifest_path, progress=False, validate=read_manifest)  # never cache a bad one
     manifest = read_manifest(manifest_path)
     weights = download(base + f"{name}{WEIGHTS}", folder / f"{name}{WEIGHTS}", sha256=manifest["sha256"],
                        progress=progress)

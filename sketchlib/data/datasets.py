@@ -106,7 +106,7 @@ def _dataset_file(path: Path) -> Path:
 def unknown_dataset_message(text: str) -> str:
     """Why ``text`` names no dataset, and the closest names it might have meant."""
     builtin = ["kanjivg", *KNOWN_NPZ]
-    close = [m for m in difflib.get_close_matches(text.lower(), builtin, n=2, cutoff=0.6)]
+    close = difflib.get_close_matches(text.lower(), builtin, n=2, cutoff=0.6)
     close += [c for c in quickdraw.closest_categories(text) if c not in close][: 3 - len(close)]
     hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
     return (f"unknown dataset {text!r}: it is neither a built-in dataset ({', '.join(builtin)}), nor an "

@@ -8,9 +8,9 @@ such as ``04e14-Kaisho.svg`` are skipped unless ``variants=True``).
 From SVG to stroke-3, per character:
 
 1. take every ``<path d="...">`` of the ``kvg:StrokePaths_*`` group in document order (= stroke order);
-2. parse ``d`` with :func:`sketchlib.data.svg_path.parse_path` (our own parser: M/m L/l H/h V/v C/c S/s Q/q T/t Z/z, implicit
-   repeated commands, numbers such as ``1.2-3.4`` and ``.5.5``); every segment becomes a cubic
-   Bezier (lines and quadratics exactly);
+2. parse ``d`` with :func:`sketchlib.data.svg_path.parse_path` (our own parser: M/m L/l H/h V/v
+   C/c S/s Q/q T/t Z/z, implicit repeated commands, numbers such as ``1.2-3.4`` and ``.5.5``);
+   every segment becomes a cubic Bezier (lines and quadratics exactly);
 3. sample each cubic at ``samples_per_segment`` values of t (all segments at once, one matrix product);
 4. simplify every stroke with RDP (:func:`sketchlib.data.strokes.rdp`) at ``epsilon`` grid units;
 5. stroke-3 with :func:`sketchlib.data.strokes.lines_to_stroke3` (first row = offset from the grid

@@ -15,10 +15,11 @@ This module reads the same files without that risk:
   numpy object array of numpy arrays needs -- ``numpy.core.multiarray._reconstruct`` (or its numpy 2
   home ``numpy._core.multiarray._reconstruct``), ``numpy.ndarray`` and ``numpy.dtype`` -- and refuses
   everything else with ``ValueError("refusing to unpickle <module>.<name> ...")`` BEFORE anything
-  is called. One more global is allowed in exactly one use: ``_codecs.encode(text, 'latin1')``,
-  which is how pickle protocol <= 2 (files written by older tools) stores ``bytes`` -- the array
-  data; it is resolved to a function that accepts only a ``str`` and ``'latin1'``. (The ``EXT*`` opcodes also go through ``find_class``; ``persistent_load`` is not defined,
-  so persistent ids fail.)
+  is called. (The ``EXT*`` opcodes also go through ``find_class``; ``persistent_load`` is not
+  defined, so persistent ids fail.) One more global is allowed in exactly one use:
+  ``_codecs.encode(text, 'latin1')``, which is how pickle protocol <= 2 (files written by older
+  tools) stores ``bytes`` -- the array data; it resolves to a function that accepts only a ``str``
+  and ``'latin1'``.
 
 :func:`read_arrays` is the general reader (a dict of arrays, the same as numpy's); :func:`load_npz`
 turns a Sketch-RNN file into ``{split: [stroke-3 arrays]}`` and validates every sketch.
@@ -130,8 +131,8 @@ def _read_numeric(f, shape, fortran, dtype, size_left: int, where: str) -> np.nd
     count = math.prod(shape)  # Python ints: a huge declared shape cannot overflow
     nbytes = count * dtype.itemsize
     if nbytes > size_left:
-        raise ValueError(f"{where}: the header declares shape {shape} of {dtype} ({nbytes} bytes), "
-                         f"but the member holds only {size_left} bytes (truncated or corrupt)")
+        raise ValueError(f"{where}: truncated array data: the header declares shape {shape} of {dtype} "
+                         f"({nbytes} bytes), but only {size_left} bytes follow it")
     data = f.read(nbytes)
     if len(data) < nbytes:
         raise ValueError(f"{where}: truncated array data ({len(data)} of {nbytes} bytes)")
@@ -182,7 +183,7 @@ def read_arrays(path) -> dict[str, np.ndarray]:
                     elif dtype.hasobject:
                         raise ValueError(f"{where}: structured dtype {dtype} with object fields is not supported")
                     else:
-                        arr = _read_numeric(f, shape, fortran, dtype, info.file_size, where)
+                        arr = _read_numeric(f, shape, fortran, dtype, info.file_size - f.tell(), where)
             except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError) as e:
                 raise ValueError(f"{where}: corrupt .npz member ({type(e).__name__}: {e})") from None
             out[key] = arr
