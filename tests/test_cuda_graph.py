@@ -8,7 +8,7 @@ import torch
 
 from sketchlib.train import checkpoint
 from sketchlib.fast import fusion
-from sketchlib.train import loop as T
+import sketchlib.train as T
 from sketchlib.config import HParams
 from sketchlib.fast.cuda_graph import LOSS_KEYS, GraphedTrainStep, clip_gradients, make_optimizer
 from sketchlib.data import SketchData

@@ -13,7 +13,10 @@ import pytest
 import torch
 
 from sketchlib.train import checkpoint
-from sketchlib.train import loop as T
+import sketchlib.train as T
+from sketchlib.train import cli, loop, session, step as S
+from sketchlib.nn.loss import LOSS_KEYS
+from sketchlib.nn.model import SketchRNN
 from sketchlib.config import HParams
 from sketchlib.data import SketchData
 
@@ -90,7 +93,7 @@ def test_deterministic_with_a_seed_and_seed_matters(tmp_path):
 def test_files_logs_checkpoints_and_schedules(tmp_path):
     res = _run(tmp_path / "run", 10, log_every=2, plot=True)
     out = tmp_path / "run"
-    assert {p.name for p in out.iterdir()} == {"last.safetensors", "best.safetensors", "log.jsonl", "loss_curve.png"}
+    assert {p.name for p in out.iterdir()} == {"last.safetensors", "best.safetensors", "log.jsonl", "loss_curve.png", ".lock"}
     recs = T.read_log(out / "log.jsonl")
     train = [r for r in recs if r["split"] == "train"]
     valid = [r for r in recs if r["split"] == "valid"]
@@ -98,7 +101,7 @@ def test_files_logs_checkpoints_and_schedules(tmp_path):
     from sketchlib.train.schedules import kl_weight, learning_rate
     assert train[-1]["lr"] == learning_rate(9, res.model.hp) and train[-1]["kl_weight"] == kl_weight(9, res.model.hp)
     for r in recs:
-        assert set(T.LOSS_KEYS) <= set(r) and all(np.isfinite(r[k]) for k in T.LOSS_KEYS)
+        assert set(LOSS_KEYS) <= set(r) and all(np.isfinite(r[k]) for k in LOSS_KEYS)
     assert res.valid == valid and res.train == train
     assert (out / "loss_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     model, hp, info = checkpoint.load(out / "last.safetensors")
@@ -115,9 +118,9 @@ def test_files_logs_checkpoints_and_schedules(tmp_path):
 
 def test_training_mode_augmentation_and_eval_mode(tmp_path, monkeypatch):
     seen = {"train_modes": set(), "batches": []}
-    orig_loss = T.total_loss
+    orig_loss = S.total_loss
 
-    class Spy(T.StrokeBatches):
+    class Spy(loop.StrokeBatches):
         def __init__(self, *a, **k):
             super().__init__(*a, **k)
             seen["batches"].append(self.augment)
@@ -126,11 +129,11 @@ def test_training_mode_augmentation_and_eval_mode(tmp_path, monkeypatch):
         seen["train_modes"].add(torch.is_grad_enabled())
         return orig_loss(out, *a, **k)
 
-    monkeypatch.setattr(T, "StrokeBatches", Spy)
-    monkeypatch.setattr(T, "total_loss", spy_loss)
+    monkeypatch.setattr(loop, "StrokeBatches", Spy)
+    monkeypatch.setattr(S, "total_loss", spy_loss)
     modes = []
-    orig_forward = T.SketchRNN.forward
-    monkeypatch.setattr(T.SketchRNN, "forward", lambda self, *a, **k: (modes.append(self.training),
+    orig_forward = SketchRNN.forward
+    monkeypatch.setattr(SketchRNN, "forward", lambda self, *a, **k: (modes.append(self.training),
                                                                        orig_forward(self, *a, **k))[1])
     _run(tmp_path / "r", 2, eval_every=2)
     assert seen["batches"][0] is True  # the training batches augment ...
@@ -149,7 +152,7 @@ def test_gradient_clipping_by_value_and_norm():
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
-    orig = T.total_loss
+    orig = S.total_loss
     calls = {"n": 0}
 
     def poisoned(*a, **k):
@@ -159,7 +162,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch
             losses["loss"] = losses["loss"] * float("nan")
         return losses
 
-    monkeypatch.setattr(T, "total_loss", poisoned)
+    monkeypatch.setattr(S, "total_loss", poisoned)
     out = tmp_path / "r"
     with pytest.raises(T.NonFiniteLoss, match=r"non-finite loss at step 6.*loss=nan.*last good checkpoint.*step 4"):
         _run(out, 10, eval_every=100, save_every=4)
@@ -193,12 +196,12 @@ def test_unconditional_and_layer_norm_decoders_train(tmp_path):
 
 
 def test_hp_from_args():
-    hp = T.hp_from_args(["dec_rnn_size=32", "use_recurrent_dropout=false", "kl_weight=0.25", "dec_model=hyper"])
+    hp = cli.hp_from_args(["dec_rnn_size=32", "use_recurrent_dropout=false", "kl_weight=0.25", "dec_model=hyper"])
     assert (hp.dec_rnn_size, hp.use_recurrent_dropout, hp.kl_weight, hp.dec_model) == (32, False, 0.25, "hyper")
     with pytest.raises(ValueError, match="unknown hyperparameter 'nope'"):
-        T.hp_from_args(["nope=1"])
+        cli.hp_from_args(["nope=1"])
     with pytest.raises(ValueError, match="expected int"):
-        T.hp_from_args(["z_size=1.5"])
+        cli.hp_from_args(["z_size=1.5"])
 
 
 def _write_npz(path):
@@ -274,7 +277,7 @@ DDP_SCRIPT = textwrap.dedent('''
     import torch
     sys.path.insert(0, sys.argv[2])
     from test_train import HP, tiny_data
-    from sketchlib.train import loop as T
+    import sketchlib.train as T
     torch.set_num_threads(1)
     out = sys.argv[1]
     res = T.train(HP, tiny_data(), os.path.join(out, "run"), 4, eval_every=2, save_every=2, log_every=1,
@@ -291,7 +294,7 @@ DDP_SCRIPT = textwrap.dedent('''
 def test_ddp_two_cpu_processes_keep_identical_weights(tmp_path):
     script = tmp_path / "ddp_job.py"
     script.write_text(DDP_SCRIPT)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT / "tests")}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), str(ROOT)])}
     env.pop("WORLD_SIZE", None)
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
                            str(script), str(tmp_path), str(ROOT / "tests")], env=env, capture_output=True, text=True,
@@ -320,7 +323,7 @@ def test_prefetch_gives_the_same_batches_in_order():
 
     data = tiny_data()
     b = StrokeBatches(data.train, 4, 20, augment=True, seed=7)
-    pre = T._Prefetch(b, depth=2)
+    pre = session.Prefetch(b, depth=2)
     try:
         for t in [0, 1, 2, 5, 6, 3]:
             got, ref = pre.get(t), b.batch(t)
