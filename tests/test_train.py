@@ -237,7 +237,7 @@ def test_cli_train_resume_and_export(tmp_path, capsys):
     from sketchlib.data import load_dataset
     dest = tmp_path / "data"
     data = load_dataset(str(npz), max_seq_len=20, progress=False)
-    path = T.export(out, "tiny", dest, data=data, test_sketches=6)
+    path = T.export(out, "tiny", dest, which="last.safetensors", data=data, test_sketches=6)
     assert sorted(p.name for p in dest.iterdir()) == ["tiny.log.jsonl", "tiny.manifest.json", "tiny.safetensors"]
     man = json.loads((dest / "tiny.manifest.json").read_text())
     assert man["steps"] == 5 and man["config"]["dec_model"] == "layer_norm" and man["dataset"] == "tiny"
@@ -257,7 +257,7 @@ def test_cli_train_resume_and_export(tmp_path, capsys):
     assert man["final_train"]["step"] <= early_step
 
     # half-precision export: F16 tensors in the file, float32 model on load, the manifest's loss is the file's
-    half = T.export(out, "half", dest, data=data, test_sketches=6, dtype="float16")
+    half = T.export(out, "half", dest, which="last.safetensors", data=data, test_sketches=6, dtype="float16")
     weights, _, _ = checkpoint.read(half)
     assert {v.dtype for v in weights.values()} == {torch.float16}
     man16 = json.loads((dest / "half.manifest.json").read_text())
@@ -330,3 +330,119 @@ def test_prefetch_gives_the_same_batches_in_order():
             assert torch.equal(got[0], ref[0]) and torch.equal(got[1], ref[1])
     finally:
         pre.close()
+
+
+# --------------------------------------------------------------------------- issue 10 (hardening), issue 14
+def _diverge_after(monkeypatch, t0):
+    """Updates t >= t0 use a learning rate of 1e6: the weights jump to ~1e6 and the losses to inf / NaN."""
+    orig = loop.learning_rate
+    monkeypatch.setattr(loop, "learning_rate", lambda t, hp: orig(t, hp) if t < t0 else 1e6)
+
+
+def test_item2_a_diverged_run_never_overwrites_the_last_good_checkpoint(tmp_path, monkeypatch):
+    _diverge_after(monkeypatch, 2)
+    out = tmp_path / "r"
+    with pytest.raises(T.NonFiniteLoss, match=r"the last good checkpoint is .*last.safetensors \(step 2\)"):
+        _run(out, 10, eval_every=1, save_every=1)
+    weights, _, info = checkpoint.read(out / "last.safetensors")
+    assert info["step"] == 2
+    assert all(torch.isfinite(v).all() and v.abs().max() < 1e3 for v in weights.values())
+    for rec in (info["metrics"]["train"], info["metrics"]["valid"]):
+        assert all(np.isfinite(rec[k]) for k in LOSS_KEYS)
+    assert checkpoint.read(out / "best.safetensors")[2]["step"] <= 2
+
+
+def test_item2_with_no_good_checkpoint_the_message_says_so(tmp_path, monkeypatch):
+    _diverge_after(monkeypatch, 0)
+    out = tmp_path / "r"
+    with pytest.raises(T.NonFiniteLoss, match="no good checkpoint exists"):
+        _run(out, 10, eval_every=1, save_every=100)
+    assert not (out / "last.safetensors").exists() and not (out / "best.safetensors").exists()
+
+
+def test_item5_export_reloads_the_local_file_the_run_was_trained_on(tmp_path):
+    npz = _write_npz(tmp_path / "tiny.npz")
+    out = tmp_path / "run"
+    hp_args = ["--hp", "enc_rnn_size=8", "dec_rnn_size=16", "z_size=4", "num_mixture=3", "batch_size=4"]
+    assert T.main(["--dataset", str(npz), "--out", str(out), "--steps", "2", "--no-progress", "--no-plot",
+                   "--eval-every", "2", *hp_args]) == 0
+    dest = tmp_path / "data"
+    T.export(out, "tiny", dest, test_sketches=6)  # no data=: the run's own record says which data
+    man = json.loads((dest / "tiny.manifest.json").read_text())
+    assert man["dataset_identity"]["spec"] == str(npz.resolve())
+    assert man["dataset_identity"]["sha256"] == {str(npz.resolve()): hashlib.sha256(npz.read_bytes()).hexdigest()}
+    from sketchlib.data import load_dataset
+    model, hp, _ = checkpoint.load(dest / "tiny.safetensors")
+    ref = T.evaluate(model, load_dataset(str(npz), max_seq_len=hp.max_seq_len, progress=False).test, hp,
+                     max_sketches=6, seed=0)
+    assert man["test_eval"]["L_R"] == ref["L_R"]
+    _write_npz(npz)  # the same content: still fine
+    npz.write_bytes(npz.read_bytes() + b"\0")  # a changed file is refused, not silently used
+    with pytest.raises(ValueError, match="has changed"):
+        T.export(out, "tiny2", dest, test_sketches=6)
+
+
+def test_item12_a_truncated_last_log_line_is_dropped_with_a_warning_and_the_run_resumes(tmp_path):
+    out = tmp_path / "r"
+    _run(out, 4)
+    with open(out / "log.jsonl", "a") as f:
+        f.write('{"split": "train", "st')  # a kill mid-append
+    with pytest.warns(UserWarning, match="truncated last line"):
+        res = _run(out, 6)
+    assert res.step == 6
+    assert [r["step"] for r in T.read_log(out / "log.jsonl") if r["split"] == "train"] == [1, 2, 3, 4, 5, 6]
+    lines = (out / "log.jsonl").read_text().splitlines()
+    lines.insert(1, "{not json")
+    (out / "log.jsonl").write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=r"log.jsonl: line 2 is not a JSON object"):
+        T.read_log(out / "log.jsonl")
+
+
+def _cli_error(capsys, argv) -> str:
+    assert T.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err, err
+    return err
+
+
+def test_item13_user_errors_are_one_line_and_exit_2(tmp_path, capsys):
+    out = ["--out", str(tmp_path / "r"), "--steps", "2", "--no-progress"]
+    assert "no-such.npz" in _cli_error(capsys, ["--dataset", str(tmp_path / "no-such.npz"), *out])
+    npz = str(_write_npz(tmp_path / "tiny.npz"))
+    assert "grad_clip must be in (0, inf)" in _cli_error(capsys, ["--dataset", npz, *out, "--hp", "grad_clip=-1"])
+    assert "expected int" in _cli_error(capsys, ["--dataset", npz, *out, "--hp", "z_size=1.5"])
+    assert "checkpoint not found" in _cli_error(capsys, ["--export", str(tmp_path / "nothing"), "--dest", str(tmp_path / "d")])
+
+
+def test_item14_bad_limits_are_refused(tmp_path, capsys):
+    npz = str(_write_npz(tmp_path / "tiny.npz"))
+    base = ["--dataset", npz, "--out", str(tmp_path / "r"), "--steps", "2", "--no-progress"]
+    assert "--limit must be >= 1, got -1" in _cli_error(capsys, base + ["--limit", "-1"])
+    assert "--valid-max must be >= 1, got 0" in _cli_error(capsys, base + ["--valid-max", "0"])
+    with pytest.raises(ValueError, match="valid_max_sketches must be"):
+        _run(tmp_path / "x", 2, valid_max_sketches=0)
+
+
+def test_item14_an_empty_validation_split_is_a_warning_and_logged(tmp_path):
+    data = tiny_data()
+    data.valid = []
+    with pytest.warns(UserWarning, match="validation split is empty"):
+        res = T.train(HP, data, tmp_path / "r", 2, progress=False, plot=False, log_every=1)
+    assert res.valid == [] and res.step == 2
+    notes = [r for r in T.read_log(tmp_path / "r" / "log.jsonl") if r["split"] == "warning"]
+    assert len(notes) == 1 and "validation split is empty" in notes[0]["message"] and notes[0]["step"] == 0
+
+
+def test_issue14_export_ships_the_best_checkpoint_and_says_why(tmp_path):
+    out = tmp_path / "r"
+    res = _run(out, 10, eval_every=2, save_every=5)
+    best = min(res.valid, key=lambda r: r["loss"])
+    path = T.export(out, "tiny", tmp_path / "data", data=tiny_data(), test_sketches=6)
+    man = json.loads((tmp_path / "data" / "tiny.manifest.json").read_text())
+    assert man["checkpoint"]["file"] == "best.safetensors" and man["checkpoint"]["step"] == best["step"]
+    assert man["steps"] == best["step"] == checkpoint.read(path)[2]["step"]
+    assert "lowest validation loss" in man["checkpoint"]["reason"]
+    assert man["checkpoint"]["valid_loss"] == best["loss"] and man["checkpoint"]["last_step_of_run"] == 10
+    T.export(out, "last", tmp_path / "data", which="last.safetensors", data=tiny_data(), test_sketches=6)
+    man = json.loads((tmp_path / "data" / "last.manifest.json").read_text())
+    assert man["checkpoint"]["file"] == "last.safetensors" and man["steps"] == 10
