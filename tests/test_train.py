@@ -224,8 +224,7 @@ def test_cli_train_resume_and_export(tmp_path, capsys):
     base = ["--dataset", str(npz), "--out", str(out), "--no-progress", "--no-plot", "--eval-every", "2", "--save-every", "2",
             "--log-every", "1", "--dec-model", "layer_norm", *hp_args]
     assert T.main(base + ["--steps", "3"]) == 0
-    with pytest.raises(SystemExit):
-        T.main(base + ["--steps", "5"])  # an existing run needs --resume
+    assert T.main(base + ["--steps", "5"]) == 2  # an existing run needs --resume
     assert "pass --resume" in capsys.readouterr().err
     assert T.main(base + ["--steps", "5", "--resume"]) == 0
     _, hp, info = checkpoint.read(out / "last.safetensors")

@@ -102,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # before training started (loading data), or a second Ctrl-C
+        print("error: interrupted (no checkpoint written by this interruption)", file=sys.stderr)
+        return 130
 
 
 def _main(argv: list[str]) -> int:
@@ -116,7 +119,7 @@ def _main(argv: list[str]) -> int:
         print(f"exported {path} (+ manifest, log)")
         return 0
     if not args.out or args.steps is None:
-        parser.error("--out and --steps are required for training")
+        raise ValueError("--out and --steps are required for training (or --export RUN_DIR)")
     for flag, value in (("--limit", args.limit), ("--valid-max", args.valid_max)):
         if value is not None and value < 1:
             raise ValueError(f"{flag} must be >= 1, got {value}")
@@ -125,7 +128,7 @@ def _main(argv: list[str]) -> int:
         hp = hp.replace(dec_model=args.dec_model)
     out = Path(args.out)
     if (out / LAST).is_file() and not args.resume:
-        parser.error(f"{out / LAST} exists: pass --resume to continue it, or choose another --out")
+        raise ValueError(f"{out / LAST} exists: pass --resume to continue it, or choose another --out")
     from sketchlib.data import load_dataset
     from sketchlib.train.export import dataset_identity
     from sketchlib.train.loop import fit
