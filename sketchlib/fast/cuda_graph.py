@@ -36,7 +36,8 @@ from sketchlib.config import HParams
 from sketchlib.nn.encoder import check_lengths
 from sketchlib.train.step import clip_gradients, make_optimizer, set_learning_rate, train_step
 
-__all__ = ["GraphedTrainStep", "clip_gradients", "make_optimizer"]  # the last two live in sketchlib.train.step
+# make_optimizer and clip_gradients live in sketchlib.train.step (re-exported here for bench/train_step.py)
+__all__ = ["GraphedTrainStep", "clip_gradients", "make_optimizer"]
 
 
 class GraphedTrainStep:
