@@ -7,9 +7,53 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 
 CELLS = ("lstm", "layer_norm", "hyper")
+CHOICES = {"enc_model": ("lstm", "layer_norm"), "dec_model": CELLS, "grad_clip_mode": ("value", "norm")}
+
+
+def _positive(v) -> bool:
+    return v > 0
+
+
+def _non_negative(v) -> bool:
+    return v >= 0
+
+
+def _at_most_1(v) -> bool:
+    return v <= 1
+
+
+def _below_1(v) -> bool:
+    return v < 1
+
+
+def _any(v) -> bool:
+    return True
+
+
+#: field -> (lower test, upper test, the range in words); types are checked from the defaults.
+RANGES = {
+    **{name: (_positive, _any, "[1, inf) (a positive integer)")
+       for name in ("max_seq_len", "enc_rnn_size", "dec_rnn_size", "z_size", "num_mixture", "batch_size",
+                    "hyper_num_units", "hyper_embedding_size")},
+    "num_steps": (_non_negative, _any, "[0, inf)"),
+    "random_scale_factor": (_non_negative, _below_1, "[0, 1)"),
+    "augment_stroke_prob": (_non_negative, _at_most_1, "[0, 1]"),
+    "layer_norm_eps": (_positive, _any, "(0, inf)"),
+    **{name: (_positive, _at_most_1, "(0, 1] (a KEEP probability)")
+       for name in ("recurrent_dropout_prob", "input_dropout_prob", "output_dropout_prob")},
+    "learning_rate": (_positive, _any, "(0, inf)"),
+    "decay_rate": (_positive, _at_most_1, "(0, 1]"),
+    "min_learning_rate": (_non_negative, _any, "[0, learning_rate]"),
+    "grad_clip": (_positive, _any, "(0, inf)"),
+    "kl_weight": (_non_negative, _any, "[0, inf)"),
+    "kl_weight_start": (_non_negative, _any, "[0, inf)"),
+    "kl_decay_rate": (_positive, _at_most_1, "(0, 1]"),
+    "kl_tolerance": (_non_negative, _any, "[0, inf)"),
+}
 
 
 @dataclass
@@ -57,21 +101,29 @@ class HParams:
         self.validate()
 
     def validate(self) -> None:
-        if self.enc_model not in ("lstm", "layer_norm"):
-            raise ValueError(f"enc_model must be 'lstm' or 'layer_norm', got {self.enc_model!r}")
-        if self.dec_model not in CELLS:
-            raise ValueError(f"dec_model must be one of {CELLS}, got {self.dec_model!r}")
-        if self.grad_clip_mode not in ("value", "norm"):
-            raise ValueError(f"grad_clip_mode must be 'value' or 'norm', got {self.grad_clip_mode!r}")
-        for name in ("max_seq_len", "enc_rnn_size", "dec_rnn_size", "z_size", "num_mixture", "batch_size",
-                     "hyper_num_units", "hyper_embedding_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        for name in ("recurrent_dropout_prob", "input_dropout_prob", "output_dropout_prob"):
-            value = getattr(self, name)
-            if not 0.0 < value <= 1.0:
-                raise ValueError(f"{name} is a keep probability in (0, 1], got {value!r}")
+        """ValueError naming the first field outside its allowed range (see ``RANGES``)."""
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            kind = type(f.default) if f.default is not dataclasses.MISSING else dict
+            if kind is bool and not isinstance(value, bool):
+                raise ValueError(f"{f.name} must be true or false, got {value!r}")
+            if kind in (int, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise ValueError(f"{f.name} must be a number, got {value!r}")
+            if kind is int and not isinstance(value, int):
+                raise ValueError(f"{f.name} must be an integer, got {value!r}")
+            if kind is float and not math.isfinite(value):
+                raise ValueError(f"{f.name} must be a finite number, got {value!r}")
+            if kind is dict and not isinstance(value, dict):
+                raise ValueError(f"{f.name} must be a dict, got {type(value).__name__}")
+            if f.name in CHOICES and value not in CHOICES[f.name]:
+                raise ValueError(f"{f.name} must be one of {CHOICES[f.name]}, got {value!r}")
+            if f.name in RANGES:
+                low, high, text = RANGES[f.name]
+                if not (low(value) and high(value)):
+                    raise ValueError(f"{f.name} must be in {text}, got {value!r}")
+        if self.min_learning_rate > self.learning_rate:
+            raise ValueError(f"min_learning_rate ({self.min_learning_rate}) must be <= learning_rate "
+                             f"({self.learning_rate})")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -179,3 +179,42 @@ def test_crashed_write_leaves_old_checkpoint(tmp_path, monkeypatch):
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.safetensors"]  # no temp file left
     assert checkpoint.read(path)[2]["step"] == 1
+
+
+def _edit_header(src, dst, old: bytes, new: bytes):
+    """Replace ``old`` by ``new`` (same length) in the file's JSON header: the header still parses."""
+    data = src.read_bytes()
+    assert len(old) == len(new) and data.count(old) == 1, (old, data[:2000])
+    dst.write_bytes(data.replace(old, new))
+    return dst
+
+
+def test_item3_metadata_is_covered_by_the_digest(tmp_path):
+    model, opt = _trained()
+    path = tmp_path / "ck.safetensors"
+    checkpoint.save(path, model, HP.replace(extra={"scale": 1.5}), step=10, optimizer=opt,
+                    extra={"run_info": {"dataset": {"spec": "/data/cats.npz"}}})
+    assert checkpoint.read(path)[2]["step"] == 10
+    edits = {"step": (b'"step":"10"', b'"step":"30"'),  # resume would silently skip 20 updates
+             "forget_bias": (b'"forget_bias\\": 1.0', b'"forget_bias\\": 2.0'),
+             "scale": (b'"scale\\": 1.5', b'"scale\\": 2.5'),
+             "dataset": (b'cats.npz', b'dogs.npz')}
+    for name, (old, new) in edits.items():
+        bad = _edit_header(path, tmp_path / f"{name}.safetensors", old, new)
+        with pytest.raises(ValueError, match="metadata .*digest.*corrupted"):
+            checkpoint.read(bad)
+
+
+def test_item3_format_1_files_still_load(tmp_path):
+    """The shipped data/*.safetensors are format 1 (digest over the tensors only): still readable."""
+    import safetensors.torch
+
+    model, _ = _trained()
+    tensors = {k: v.contiguous() for k, v in model.state_dict().items()}
+    meta = {"format": checkpoint.FORMAT_1, "hparams": HP.to_json(), "step": "7", "metrics": "{}", "extra": "{}",
+            "optimizer": "null", "digest": checkpoint._digest(tensors)}
+    path = tmp_path / "old.safetensors"
+    path.write_bytes(safetensors.torch.save(tensors, metadata=meta))
+    weights, hp, info = checkpoint.read(path)
+    assert info["step"] == 7 and hp == HP and all(torch.equal(weights[k], tensors[k]) for k in tensors)
+    assert checkpoint.FORMAT != checkpoint.FORMAT_1

@@ -8,9 +8,13 @@ import torch
 
 from sketchlib.train import checkpoint
 from sketchlib.fast import fusion
-from sketchlib.train import loop as T
+import sketchlib.train as T
 from sketchlib.config import HParams
-from sketchlib.fast.cuda_graph import LOSS_KEYS, GraphedTrainStep, clip_gradients, make_optimizer
+from sketchlib.fast import cuda_graph
+from sketchlib.fast.cuda_graph import GraphedTrainStep
+from sketchlib.nn.loss import LOSS_KEYS
+from sketchlib.train import step as train_step_module
+from sketchlib.train.step import clip_gradients, make_optimizer
 from sketchlib.data import SketchData
 from sketchlib.nn.hyper_lstm import hyper_update
 from sketchlib.nn.layer_norm_lstm import layer_norm_lstm_update
@@ -83,6 +87,22 @@ def fresh(hp, device="cpu", capturable=False):
 
 
 SCHEDULE = dict(lrs=[1e-3, 5e-4, 2e-3], ws=[0.01, 0.2, 0.5], seeds=[5, 6, 7])
+
+
+def test_the_graphed_step_runs_the_one_train_step(monkeypatch):
+    """GraphedTrainStep has no update of its own: it calls sketchlib.train.step.train_step (the loop's)."""
+    calls = []
+    orig = train_step_module.train_step
+
+    def spy(*a, **k):
+        calls.append(a[0])
+        return orig(*a, **k)
+
+    monkeypatch.setattr(cuda_graph, "train_step", spy)
+    model, opt = fresh(HP)
+    step = GraphedTrainStep(model, opt, HP, B, "cpu", graph=False)
+    step_updates(step, batches(2), lrs=[1e-3, 1e-3], ws=[0.1, 0.1], seeds=[1, 2])
+    assert calls == [model, model]
 
 
 @pytest.mark.parametrize("dec_model", ["lstm", "layer_norm", "hyper"])

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from sketchlib import pretrained as P
-from sketchlib.train import loop as T
+import sketchlib.train as T
 from sketchlib.config import HParams
 from sketchlib.data import SketchData
 

@@ -13,7 +13,10 @@ import pytest
 import torch
 
 from sketchlib.train import checkpoint
-from sketchlib.train import loop as T
+import sketchlib.train as T
+from sketchlib.train import cli, loop, session, step as S
+from sketchlib.nn.loss import LOSS_KEYS
+from sketchlib.nn.model import SketchRNN
 from sketchlib.config import HParams
 from sketchlib.data import SketchData
 
@@ -90,7 +93,7 @@ def test_deterministic_with_a_seed_and_seed_matters(tmp_path):
 def test_files_logs_checkpoints_and_schedules(tmp_path):
     res = _run(tmp_path / "run", 10, log_every=2, plot=True)
     out = tmp_path / "run"
-    assert {p.name for p in out.iterdir()} == {"last.safetensors", "best.safetensors", "log.jsonl", "loss_curve.png"}
+    assert {p.name for p in out.iterdir()} == {"last.safetensors", "best.safetensors", "log.jsonl", "loss_curve.png", ".lock"}
     recs = T.read_log(out / "log.jsonl")
     train = [r for r in recs if r["split"] == "train"]
     valid = [r for r in recs if r["split"] == "valid"]
@@ -98,7 +101,7 @@ def test_files_logs_checkpoints_and_schedules(tmp_path):
     from sketchlib.train.schedules import kl_weight, learning_rate
     assert train[-1]["lr"] == learning_rate(9, res.model.hp) and train[-1]["kl_weight"] == kl_weight(9, res.model.hp)
     for r in recs:
-        assert set(T.LOSS_KEYS) <= set(r) and all(np.isfinite(r[k]) for k in T.LOSS_KEYS)
+        assert set(LOSS_KEYS) <= set(r) and all(np.isfinite(r[k]) for k in LOSS_KEYS)
     assert res.valid == valid and res.train == train
     assert (out / "loss_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     model, hp, info = checkpoint.load(out / "last.safetensors")
@@ -115,9 +118,9 @@ def test_files_logs_checkpoints_and_schedules(tmp_path):
 
 def test_training_mode_augmentation_and_eval_mode(tmp_path, monkeypatch):
     seen = {"train_modes": set(), "batches": []}
-    orig_loss = T.total_loss
+    orig_loss = S.total_loss
 
-    class Spy(T.StrokeBatches):
+    class Spy(loop.StrokeBatches):
         def __init__(self, *a, **k):
             super().__init__(*a, **k)
             seen["batches"].append(self.augment)
@@ -126,11 +129,11 @@ def test_training_mode_augmentation_and_eval_mode(tmp_path, monkeypatch):
         seen["train_modes"].add(torch.is_grad_enabled())
         return orig_loss(out, *a, **k)
 
-    monkeypatch.setattr(T, "StrokeBatches", Spy)
-    monkeypatch.setattr(T, "total_loss", spy_loss)
+    monkeypatch.setattr(loop, "StrokeBatches", Spy)
+    monkeypatch.setattr(S, "total_loss", spy_loss)
     modes = []
-    orig_forward = T.SketchRNN.forward
-    monkeypatch.setattr(T.SketchRNN, "forward", lambda self, *a, **k: (modes.append(self.training),
+    orig_forward = SketchRNN.forward
+    monkeypatch.setattr(SketchRNN, "forward", lambda self, *a, **k: (modes.append(self.training),
                                                                        orig_forward(self, *a, **k))[1])
     _run(tmp_path / "r", 2, eval_every=2)
     assert seen["batches"][0] is True  # the training batches augment ...
@@ -149,7 +152,7 @@ def test_gradient_clipping_by_value_and_norm():
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
-    orig = T.total_loss
+    orig = S.total_loss
     calls = {"n": 0}
 
     def poisoned(*a, **k):
@@ -159,7 +162,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch
             losses["loss"] = losses["loss"] * float("nan")
         return losses
 
-    monkeypatch.setattr(T, "total_loss", poisoned)
+    monkeypatch.setattr(S, "total_loss", poisoned)
     out = tmp_path / "r"
     with pytest.raises(T.NonFiniteLoss, match=r"non-finite loss at step 6.*loss=nan.*last good checkpoint.*step 4"):
         _run(out, 10, eval_every=100, save_every=4)
@@ -193,12 +196,12 @@ def test_unconditional_and_layer_norm_decoders_train(tmp_path):
 
 
 def test_hp_from_args():
-    hp = T.hp_from_args(["dec_rnn_size=32", "use_recurrent_dropout=false", "kl_weight=0.25", "dec_model=hyper"])
+    hp = cli.hp_from_args(["dec_rnn_size=32", "use_recurrent_dropout=false", "kl_weight=0.25", "dec_model=hyper"])
     assert (hp.dec_rnn_size, hp.use_recurrent_dropout, hp.kl_weight, hp.dec_model) == (32, False, 0.25, "hyper")
     with pytest.raises(ValueError, match="unknown hyperparameter 'nope'"):
-        T.hp_from_args(["nope=1"])
+        cli.hp_from_args(["nope=1"])
     with pytest.raises(ValueError, match="expected int"):
-        T.hp_from_args(["z_size=1.5"])
+        cli.hp_from_args(["z_size=1.5"])
 
 
 def _write_npz(path):
@@ -221,8 +224,7 @@ def test_cli_train_resume_and_export(tmp_path, capsys):
     base = ["--dataset", str(npz), "--out", str(out), "--no-progress", "--no-plot", "--eval-every", "2", "--save-every", "2",
             "--log-every", "1", "--dec-model", "layer_norm", *hp_args]
     assert T.main(base + ["--steps", "3"]) == 0
-    with pytest.raises(SystemExit):
-        T.main(base + ["--steps", "5"])  # an existing run needs --resume
+    assert T.main(base + ["--steps", "5"]) == 2  # an existing run needs --resume
     assert "pass --resume" in capsys.readouterr().err
     assert T.main(base + ["--steps", "5", "--resume"]) == 0
     _, hp, info = checkpoint.read(out / "last.safetensors")
@@ -234,7 +236,7 @@ def test_cli_train_resume_and_export(tmp_path, capsys):
     from sketchlib.data import load_dataset
     dest = tmp_path / "data"
     data = load_dataset(str(npz), max_seq_len=20, progress=False)
-    path = T.export(out, "tiny", dest, data=data, test_sketches=6)
+    path = T.export(out, "tiny", dest, which="last.safetensors", data=data, test_sketches=6)
     assert sorted(p.name for p in dest.iterdir()) == ["tiny.log.jsonl", "tiny.manifest.json", "tiny.safetensors"]
     man = json.loads((dest / "tiny.manifest.json").read_text())
     assert man["steps"] == 5 and man["config"]["dec_model"] == "layer_norm" and man["dataset"] == "tiny"
@@ -254,7 +256,7 @@ def test_cli_train_resume_and_export(tmp_path, capsys):
     assert man["final_train"]["step"] <= early_step
 
     # half-precision export: F16 tensors in the file, float32 model on load, the manifest's loss is the file's
-    half = T.export(out, "half", dest, data=data, test_sketches=6, dtype="float16")
+    half = T.export(out, "half", dest, which="last.safetensors", data=data, test_sketches=6, dtype="float16")
     weights, _, _ = checkpoint.read(half)
     assert {v.dtype for v in weights.values()} == {torch.float16}
     man16 = json.loads((dest / "half.manifest.json").read_text())
@@ -274,7 +276,7 @@ DDP_SCRIPT = textwrap.dedent('''
     import torch
     sys.path.insert(0, sys.argv[2])
     from test_train import HP, tiny_data
-    from sketchlib.train import loop as T
+    import sketchlib.train as T
     torch.set_num_threads(1)
     out = sys.argv[1]
     res = T.train(HP, tiny_data(), os.path.join(out, "run"), 4, eval_every=2, save_every=2, log_every=1,
@@ -291,7 +293,7 @@ DDP_SCRIPT = textwrap.dedent('''
 def test_ddp_two_cpu_processes_keep_identical_weights(tmp_path):
     script = tmp_path / "ddp_job.py"
     script.write_text(DDP_SCRIPT)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT / "tests")}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), str(ROOT)])}
     env.pop("WORLD_SIZE", None)
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
                            str(script), str(tmp_path), str(ROOT / "tests")], env=env, capture_output=True, text=True,
@@ -320,10 +322,126 @@ def test_prefetch_gives_the_same_batches_in_order():
 
     data = tiny_data()
     b = StrokeBatches(data.train, 4, 20, augment=True, seed=7)
-    pre = T._Prefetch(b, depth=2)
+    pre = session.Prefetch(b, depth=2)
     try:
         for t in [0, 1, 2, 5, 6, 3]:
             got, ref = pre.get(t), b.batch(t)
             assert torch.equal(got[0], ref[0]) and torch.equal(got[1], ref[1])
     finally:
         pre.close()
+
+
+# --------------------------------------------------------------------------- issue 10 (hardening), issue 14
+def _diverge_after(monkeypatch, t0):
+    """Updates t >= t0 use a learning rate of 1e6: the weights jump to ~1e6 and the losses to inf / NaN."""
+    orig = loop.learning_rate
+    monkeypatch.setattr(loop, "learning_rate", lambda t, hp: orig(t, hp) if t < t0 else 1e6)
+
+
+def test_item2_a_diverged_run_never_overwrites_the_last_good_checkpoint(tmp_path, monkeypatch):
+    _diverge_after(monkeypatch, 2)
+    out = tmp_path / "r"
+    with pytest.raises(T.NonFiniteLoss, match=r"the last good checkpoint is .*last.safetensors \(step 2\)"):
+        _run(out, 10, eval_every=1, save_every=1)
+    weights, _, info = checkpoint.read(out / "last.safetensors")
+    assert info["step"] == 2
+    assert all(torch.isfinite(v).all() and v.abs().max() < 1e3 for v in weights.values())
+    for rec in (info["metrics"]["train"], info["metrics"]["valid"]):
+        assert all(np.isfinite(rec[k]) for k in LOSS_KEYS)
+    assert checkpoint.read(out / "best.safetensors")[2]["step"] <= 2
+
+
+def test_item2_with_no_good_checkpoint_the_message_says_so(tmp_path, monkeypatch):
+    _diverge_after(monkeypatch, 0)
+    out = tmp_path / "r"
+    with pytest.raises(T.NonFiniteLoss, match="no good checkpoint exists"):
+        _run(out, 10, eval_every=1, save_every=100)
+    assert not (out / "last.safetensors").exists() and not (out / "best.safetensors").exists()
+
+
+def test_item5_export_reloads_the_local_file_the_run_was_trained_on(tmp_path):
+    npz = _write_npz(tmp_path / "tiny.npz")
+    out = tmp_path / "run"
+    hp_args = ["--hp", "enc_rnn_size=8", "dec_rnn_size=16", "z_size=4", "num_mixture=3", "batch_size=4"]
+    assert T.main(["--dataset", str(npz), "--out", str(out), "--steps", "2", "--no-progress", "--no-plot",
+                   "--eval-every", "2", *hp_args]) == 0
+    dest = tmp_path / "data"
+    T.export(out, "tiny", dest, test_sketches=6)  # no data=: the run's own record says which data
+    man = json.loads((dest / "tiny.manifest.json").read_text())
+    assert man["dataset_identity"]["spec"] == str(npz.resolve())
+    assert man["dataset_identity"]["sha256"] == {str(npz.resolve()): hashlib.sha256(npz.read_bytes()).hexdigest()}
+    from sketchlib.data import load_dataset
+    model, hp, _ = checkpoint.load(dest / "tiny.safetensors")
+    ref = T.evaluate(model, load_dataset(str(npz), max_seq_len=hp.max_seq_len, progress=False).test, hp,
+                     max_sketches=6, seed=0)
+    assert man["test_eval"]["L_R"] == ref["L_R"]
+    _write_npz(npz)  # the same content: still fine
+    npz.write_bytes(npz.read_bytes() + b"\0")  # a changed file is refused, not silently used
+    with pytest.raises(ValueError, match="has changed"):
+        T.export(out, "tiny2", dest, test_sketches=6)
+
+
+def test_item12_a_truncated_last_log_line_is_dropped_with_a_warning_and_the_run_resumes(tmp_path):
+    out = tmp_path / "r"
+    _run(out, 4)
+    with open(out / "log.jsonl", "a") as f:
+        f.write('{"split": "train", "st')  # a kill mid-append
+    with pytest.warns(UserWarning, match="truncated last line"):
+        res = _run(out, 6)
+    assert res.step == 6
+    assert [r["step"] for r in T.read_log(out / "log.jsonl") if r["split"] == "train"] == [1, 2, 3, 4, 5, 6]
+    lines = (out / "log.jsonl").read_text().splitlines()
+    lines.insert(1, "{not json")
+    (out / "log.jsonl").write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=r"log.jsonl: line 2 is not a JSON object"):
+        T.read_log(out / "log.jsonl")
+
+
+def _cli_error(capsys, argv) -> str:
+    assert T.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err, err
+    return err
+
+
+def test_item13_user_errors_are_one_line_and_exit_2(tmp_path, capsys):
+    out = ["--out", str(tmp_path / "r"), "--steps", "2", "--no-progress"]
+    assert "no-such.npz" in _cli_error(capsys, ["--dataset", str(tmp_path / "no-such.npz"), *out])
+    npz = str(_write_npz(tmp_path / "tiny.npz"))
+    assert "grad_clip must be in (0, inf)" in _cli_error(capsys, ["--dataset", npz, *out, "--hp", "grad_clip=-1"])
+    assert "expected int" in _cli_error(capsys, ["--dataset", npz, *out, "--hp", "z_size=1.5"])
+    assert "checkpoint not found" in _cli_error(capsys, ["--export", str(tmp_path / "nothing"), "--dest", str(tmp_path / "d")])
+
+
+def test_item14_bad_limits_are_refused(tmp_path, capsys):
+    npz = str(_write_npz(tmp_path / "tiny.npz"))
+    base = ["--dataset", npz, "--out", str(tmp_path / "r"), "--steps", "2", "--no-progress"]
+    assert "--limit must be >= 1, got -1" in _cli_error(capsys, base + ["--limit", "-1"])
+    assert "--valid-max must be >= 1, got 0" in _cli_error(capsys, base + ["--valid-max", "0"])
+    with pytest.raises(ValueError, match="valid_max_sketches must be"):
+        _run(tmp_path / "x", 2, valid_max_sketches=0)
+
+
+def test_item14_an_empty_validation_split_is_a_warning_and_logged(tmp_path):
+    data = tiny_data()
+    data.valid = []
+    with pytest.warns(UserWarning, match="validation split is empty"):
+        res = T.train(HP, data, tmp_path / "r", 2, progress=False, plot=False, log_every=1)
+    assert res.valid == [] and res.step == 2
+    notes = [r for r in T.read_log(tmp_path / "r" / "log.jsonl") if r["split"] == "warning"]
+    assert len(notes) == 1 and "validation split is empty" in notes[0]["message"] and notes[0]["step"] == 0
+
+
+def test_issue14_export_ships_the_best_checkpoint_and_says_why(tmp_path):
+    out = tmp_path / "r"
+    res = _run(out, 10, eval_every=2, save_every=5)
+    best = min(res.valid, key=lambda r: r["loss"])
+    path = T.export(out, "tiny", tmp_path / "data", data=tiny_data(), test_sketches=6)
+    man = json.loads((tmp_path / "data" / "tiny.manifest.json").read_text())
+    assert man["checkpoint"]["file"] == "best.safetensors" and man["checkpoint"]["step"] == best["step"]
+    assert man["steps"] == best["step"] == checkpoint.read(path)[2]["step"]
+    assert "lowest validation loss" in man["checkpoint"]["reason"]
+    assert man["checkpoint"]["valid_loss"] == best["loss"] and man["checkpoint"]["last_step_of_run"] == 10
+    T.export(out, "last", tmp_path / "data", which="last.safetensors", data=tiny_data(), test_sketches=6)
+    man = json.loads((tmp_path / "data" / "last.manifest.json").read_text())
+    assert man["checkpoint"]["file"] == "last.safetensors" and man["steps"] == 10

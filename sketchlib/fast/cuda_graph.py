@@ -34,25 +34,10 @@ from torch import nn
 
 from sketchlib.config import HParams
 from sketchlib.nn.encoder import check_lengths
-from sketchlib.nn.loss import LOSS_KEYS, total_loss
+from sketchlib.train.step import clip_gradients, make_optimizer, set_learning_rate, train_step
 
-
-
-def make_optimizer(params, hp: HParams, capturable: bool) -> torch.optim.Adam:
-    """Adam at ``hp.learning_rate``; ``capturable=True`` (CUDA graphs) holds the rate in a device tensor."""
-    params = list(params)
-    if not capturable:
-        return torch.optim.Adam(params, lr=hp.learning_rate)
-    lr = torch.tensor(hp.learning_rate, dtype=torch.float32, device=params[0].device)
-    return torch.optim.Adam(params, lr=lr, capturable=True, foreach=True)
-
-
-def clip_gradients(params, hp: HParams) -> None:
-    """The reference clips each gradient element to [-grad_clip, grad_clip] (``grad_clip_mode="value"``)."""
-    if hp.grad_clip_mode == "value":
-        torch.nn.utils.clip_grad_value_(params, hp.grad_clip)
-    else:
-        torch.nn.utils.clip_grad_norm_(params, hp.grad_clip)
+# make_optimizer and clip_gradients live in sketchlib.train.step (re-exported here for bench/train_step.py)
+__all__ = ["GraphedTrainStep", "clip_gradients", "make_optimizer"]
 
 
 class GraphedTrainStep:
@@ -100,9 +85,7 @@ class GraphedTrainStep:
         self.lengths.copy_(lengths)
         self.kl_weight.fill_(float(kl_weight))
         if not self.graph_enabled:
-            for g in self.optimizer.param_groups:
-                g["lr"] = float(lr)
-            self.optimizer.zero_grad(set_to_none=True)
+            set_learning_rate(self.optimizer, lr)
             return self._update()
         self.lr.fill_(float(lr))
         if self.graph is None:
@@ -111,13 +94,8 @@ class GraphedTrainStep:
         return self.losses
 
     def _update(self) -> torch.Tensor:
-        """Forward, loss, backward, clip, Adam on the fixed buffers; the losses [5], detached."""
-        out = self.model(self.strokes, self.lengths)
-        losses = total_loss(out, self.strokes, self.lengths, self.kl_weight, self.hp.kl_tolerance)
-        losses["loss"].backward()
-        clip_gradients(self.params, self.hp)
-        self.optimizer.step()
-        return torch.stack([losses[k].detach() for k in LOSS_KEYS])
+        """:func:`sketchlib.train.step.train_step` on the fixed buffers; the losses [5], detached."""
+        return train_step(self.model, self.optimizer, self.hp, self.strokes, self.lengths, self.kl_weight)
 
     # -- capture -----------------------------------------------------------------------------
     def _capture(self) -> None:
@@ -135,7 +113,6 @@ class GraphedTrainStep:
         try:
             with torch.cuda.stream(side):  # warm-up off the default stream, as capture requires
                 for _ in range(self.warmup):
-                    self.optimizer.zero_grad(set_to_none=True)
                     self._update()
         finally:  # also when the warm-up fails (say torch.compile): the model is as it was
             torch.cuda.current_stream(self.device).wait_stream(side)

@@ -1,6 +1,6 @@
 """Checkpoints: one safetensors file holding the weights, the config and (optionally) the optimizer.
 
-Format (``sketchlib.checkpoint/1``), one ``.safetensors`` file, so ONE atomic rename publishes it:
+Format (``sketchlib.checkpoint/2``), one ``.safetensors`` file, so ONE atomic rename publishes it:
 
 * tensors
   - ``<name>``: every entry of ``model.state_dict()`` under its own name (weights and buffers);
@@ -9,14 +9,18 @@ Format (``sketchlib.checkpoint/1``), one ``.safetensors`` file, so ONE atomic re
     ``exp_avg_sq``, ``step``), ``i`` being the parameter's index in the optimizer. ``/`` never
     occurs in a module's parameter name, so these cannot collide with the weights.
 * metadata (safetensors allows ``str -> str`` only, so every value is JSON text)
-  - ``format``: ``"sketchlib.checkpoint/1"``; ``hparams``: :meth:`HParams.to_json`;
+  - ``format``: ``"sketchlib.checkpoint/2"``; ``hparams``: :meth:`HParams.to_json`;
   - ``step``: completed training steps; ``metrics``: a JSON object (losses at that step);
     ``extra``: a JSON object (anything the caller adds: dataset, scale, wall time, ...);
   - ``optimizer``: JSON of the optimizer's class name, ``param_groups`` (lr, betas, eps, ...,
     ``params`` indices), the non-tensor per-parameter state and the parameter names, or ``null``;
-  - ``digest``: sha256 over every tensor (name, dtype, shape, bytes, in sorted name order), so a
-    corrupted file is refused even where safetensors' own header check would not notice;
+  - ``digest``: sha256 over every tensor (name, dtype, shape, bytes, in sorted name order) AND every
+    other metadata entry (config, step, metrics, extra with the scale and the dataset's identity,
+    optimizer), so a corrupted file, or one edited by hand, is refused even where safetensors' own
+    header check would not notice (one flipped bit in ``step`` would silently skip updates);
   - ``created``, ``torch``, ``sketchlib``: provenance.
+
+Format 1 (the shipped ``data/*.safetensors``) is still read: its digest covers the tensors only.
 
 No RNG state is stored: :mod:`sketchlib.train` draws its batches AND its noise (dropout masks,
 the encoder's eps) from generators seeded by (seed, step, rank), so the step number is all a
@@ -39,16 +43,21 @@ from torch import nn
 from sketchlib.config import HParams
 from sketchlib.data.fileio import atomic_write
 
-FORMAT = "sketchlib.checkpoint/1"
+FORMAT = "sketchlib.checkpoint/2"
+FORMAT_1 = "sketchlib.checkpoint/1"  # digest over the tensors only; read, never written
 OPT_PREFIX = "__optimizer__/"
 
 
-def _digest(tensors: dict[str, torch.Tensor]) -> str:
+def _digest(tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> str:
+    """sha256 of the tensors (sorted by name) and, for format 2, of every metadata entry but the digest."""
     h = hashlib.sha256()
     for name in sorted(tensors):
         t = tensors[name]
         h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
         h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    if metadata is not None:
+        h.update(b"|metadata|")
+        h.update(json.dumps({k: v for k, v in metadata.items() if k != "digest"}, sort_keys=True).encode())
     return h.hexdigest()
 
 
@@ -120,11 +129,11 @@ def save(path, model: nn.Module, hp: HParams, *, step: int, metrics: dict | None
         "metrics": _dumps(metrics or {}),
         "extra": _dumps(extra or {}),
         "optimizer": _dumps(opt_meta),
-        "digest": _digest(tensors),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "torch": torch.__version__,
         "sketchlib": __version__,
     }
+    metadata["digest"] = _digest(tensors, metadata)
     data = safetensors.torch.save(tensors, metadata=metadata)
     return atomic_write(Path(path), data)
 
@@ -147,11 +156,12 @@ def read(path) -> tuple[dict[str, torch.Tensor], HParams, dict]:
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as exc:  # safetensors raises its own SafetensorError (and OSError, ValueError)
         raise ValueError(f"{path}: not a readable safetensors checkpoint (corrupt or truncated?): {exc}") from None
-    if meta.get("format") != FORMAT:
+    if meta.get("format") not in (FORMAT, FORMAT_1):
         raise ValueError(f"{path}: not a sketchlib checkpoint (metadata format={meta.get('format')!r}, "
                          f"expected {FORMAT!r})")
-    if meta.get("digest") != _digest(tensors):
-        raise ValueError(f"{path}: tensor data does not match the recorded digest (corrupted file)")
+    if meta.get("digest") != _digest(tensors, meta if meta["format"] == FORMAT else None):
+        raise ValueError(f"{path}: the tensors or the metadata (config, step, scale, dataset) do not match the "
+                         f"recorded digest (corrupted or edited file)")
     try:
         hp = HParams.from_json(meta["hparams"])
         step = int(meta["step"])
