@@ -1,0 +1,118 @@
+// The reader's drawing -> model input, exactly as sketchlib.data.drawing makes it (tested equal:
+// tests/test_drawing.py feeds the same point lists through both). Pure functions, no DOM, so Node
+// runs this file too.
+//
+//   strokes (canvas pixels, y down) -> grid units -> RDP(epsilon) per stroke -> keep the middle
+//   point of long two-point strokes -> stroke-3 (first row from the grid's corner (0, 0),
+//   lift = 1 after every stroke) -> divided by the data scale -> stroke-5 with S_0 in row 0.
+//
+// `conv` is the model JSON's "strokes" object plus "scale" and "max_seq_len" (sketchlib.export).
+
+export const CANVAS_SIZE = 256;
+export const LONG_STROKE = 40;
+
+// Distance from p to the segment a-b (the `simplification` package's RDP measures it this way).
+function segmentDistance(p, a, b) {
+  const dx = b[0] - a[0], dy = b[1] - a[1];
+  const d2 = dx * dx + dy * dy;
+  if (d2 === 0) return Math.hypot(p[0] - a[0], p[1] - a[1]);
+  const r = ((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / d2;
+  if (r <= 0) return Math.hypot(p[0] - a[0], p[1] - a[1]);
+  if (r >= 1) return Math.hypot(p[0] - b[0], p[1] - b[1]);
+  const s = ((a[1] - p[1]) * dx - (a[0] - p[0]) * dy) / d2;
+  return Math.abs(s) * Math.sqrt(d2);
+}
+
+// Ramer-Douglas-Peucker: keep the ends and, recursively, the farthest point (the last of equals)
+// when it lies more than epsilon from the segment joining the ends.
+export function rdp(points, epsilon) {
+  if (points.length <= 2) return points.slice();
+  const keep = new Uint8Array(points.length);
+  keep[0] = keep[points.length - 1] = 1;
+  const stack = [[0, points.length - 1]];
+  while (stack.length) {
+    const [i, j] = stack.pop();
+    let far = 0, dist = 0;
+    for (let k = i + 1; k < j; k++) {
+      const d = segmentDistance(points[k], points[i], points[j]);
+      if (d >= dist) { far = k; dist = d; }
+    }
+    if (far && dist > epsilon) {
+      keep[far] = 1;
+      stack.push([i, far], [far, j]);
+    }
+  }
+  return points.filter((_, k) => keep[k]);
+}
+
+// A two-point stroke whose raw path is at least `longStroke` long keeps the raw point at half its arc length.
+export function keepMiddle(raw, simplified, longStroke = LONG_STROKE) {
+  if (simplified.length !== 2 || raw.length < 3) return simplified;
+  const arc = [0];
+  for (let k = 1; k < raw.length; k++) {
+    arc.push(arc[k - 1] + Math.sqrt((raw[k][0] - raw[k - 1][0]) ** 2 + (raw[k][1] - raw[k - 1][1]) ** 2));
+  }
+  const total = arc[arc.length - 1];
+  if (total < longStroke) return simplified;
+  let i = arc.findIndex((a) => a >= total / 2);
+  i = Math.min(Math.max(i, 1), raw.length - 2);
+  return [simplified[0], raw[i], simplified[1]];
+}
+
+// Steps 1-3: canvas strokes -> simplified polylines in grid units (empty strokes skipped).
+export function drawingToLines(strokes, conv, canvasSize = CANVAS_SIZE) {
+  const units = conv.grid_size / canvasSize;
+  const lines = [];
+  for (const stroke of strokes) {
+    if (!stroke.length) continue;
+    const raw = stroke.map(([x, y]) => [x * units, y * units]);
+    lines.push(keepMiddle(raw, rdp(raw, conv.rdp_epsilon), conv.long_stroke ?? LONG_STROKE));
+  }
+  if (!lines.length) throw new Error("the drawing is empty: draw something first");
+  return lines;
+}
+
+// Steps 1-5: rows [dx, dy, lift] in normalised units (Float32 values, as the Python returns).
+export function drawingToStroke3(strokes, conv, canvasSize = CANVAS_SIZE) {
+  const lines = drawingToLines(strokes, conv, canvasSize);
+  const rows = [];
+  let [px, py] = conv.origin;
+  for (const line of lines) {
+    line.forEach(([x, y], k) => {
+      rows.push([Math.fround((x - px) / conv.scale), Math.fround((y - py) / conv.scale), k === line.length - 1 ? 1 : 0]);
+      px = x; py = y;
+    });
+  }
+  return rows;
+}
+
+// stroke-3 rows -> stroke-5 Float32Array [(maxLen + 1) * 5]: S_0, the points, then p3 rows.
+export function stroke3ToStroke5(rows, maxLen) {
+  if (rows.length > maxLen) {
+    throw new Error(`the drawing has ${rows.length} points after simplification, more than the model's ` +
+                    `N_max = ${maxLen}: draw fewer or simpler strokes`);
+  }
+  const out = new Float32Array((maxLen + 1) * 5);
+  out[2] = 1;
+  rows.forEach(([dx, dy, lift], i) => {
+    const o = (i + 1) * 5;
+    out[o] = dx; out[o + 1] = dy; out[o + 2] = 1 - lift; out[o + 3] = lift;
+  });
+  for (let i = rows.length + 1; i <= maxLen; i++) out[i * 5 + 4] = 1;
+  return out;
+}
+
+// Absolute polylines in grid units from normalised stroke-3 rows (for drawing on a canvas).
+export function stroke3ToLines(rows, conv, start = conv.origin) {
+  const lines = [];
+  let [x, y] = start;
+  let line = [[x, y]];
+  let first = true;
+  for (const [dx, dy, lift] of rows) {
+    x += dx * conv.scale; y += dy * conv.scale;
+    if (first) { line = [[x, y]]; first = false; } else line.push([x, y]);
+    if (lift) { lines.push(line); first = true; }
+  }
+  if (!first && line.length) lines.push(line);
+  return lines;
+}
