@@ -5,13 +5,14 @@ Three graphs, each a plain ONNX file with its weights inside, plus one JSON file
 * ``<name>.encoder.onnx``: ``strokes`` [B, N_max, 5] (the rows S_1..S_{N_max}, padded with p3 rows,
   as :func:`sketchlib.data.strokes.pad_batch` pads them) and ``lengths`` [B] (int64, N_s) ->
   ``mu`` [B, N_z] and ``sigma_hat`` [B, N_z]: the bidirectional encoder over the TRUE length;
-* ``<name>.init.onnx``: ``z`` [B, N_z] -> the decoder's starting state
-  ``[h_0 ; c_0] = tanh(W_z z + b_z)``, one output per state tensor (``state_0``, ``state_1``, ...);
-* ``<name>.step.onnx``: ONE decoder step with its state as explicit inputs and outputs,
-  ``s_prev`` [B, 5] (S_{i-1}), ``z`` [B, N_z], ``state_k`` -> ``y`` [B, 6M+3], ``next_state_k``, and
-  the MDN head's pieces of y (:mod:`sketchlib.nn.mdn`, bounds included): ``q_hat`` [B, 3],
-  ``pi_hat``, ``mu_x``, ``mu_y``, ``sigma_x`` = exp(sigma_hat_x), ``sigma_y``, ``rho`` = tanh(rho_hat),
-  each [B, M].
+* ``<name>.init.onnx``: ``z`` [B, N_z] -> the decoder's starting state as one vector
+  ``state`` = ``[h_0 ; c_0] = tanh(W_z z + b_z)`` [B, sum of the state sizes];
+* ``<name>.step.onnx``: ONE decoder step with its state as an explicit input and output,
+  ``s_prev`` [B, 5] (S_{i-1}), ``z`` [B, N_z], ``state`` -> ``y`` [B, 6M+3], ``next_state``, and
+  ``head`` [B, 6M+3], the MDN head applied to y (:mod:`sketchlib.nn.mdn`, bounds included) in y's
+  layout: ``[q_hat (3) | pi_hat | mu_x | mu_y | sigma_x = exp(sigma_hat_x) | sigma_y | rho = tanh(rho_hat)]``.
+  (One state tensor and one head tensor, not one per piece: in the browser every tensor crossing
+  into WebAssembly and back costs time at every step.)
 
 So a runtime holds no copy of the cell or the head: what is left to it is the sampling rule
 (temperature, the choice of component and pen state, stopping at p3), which the browser keeps in
@@ -35,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -49,8 +51,8 @@ from sketchlib.nn.lstm import LSTMCell
 #: Bumped when the files' inputs, outputs or JSON keys change.
 EXPORT_FORMAT = 1
 OPSET = 17
-#: The MDN pieces the step graph returns after y (names as in :class:`sketchlib.nn.mdn.MixtureParams`).
-HEAD_OUTPUTS = ("q_hat", "pi_hat", "mu_x", "mu_y", "sigma_x", "sigma_y", "rho")
+#: The MDN pieces in the step graph's ``head`` output, in order (3 entries for q_hat, M for each other).
+HEAD_LAYOUT = ("q_hat", "pi_hat", "mu_x", "mu_y", "sigma_x", "sigma_y", "rho")
 
 
 class _EncoderGraph(nn.Module):
@@ -81,28 +83,29 @@ class _EncoderGraph(nn.Module):
 
 
 class _InitGraph(nn.Module):
-    """z [B, N_z] -> the decoder's initial state tensors."""
+    """z [B, N_z] -> the decoder's initial state as one vector [B, sum(state_sizes)]."""
 
     def __init__(self, model):
         super().__init__()
         self.decoder = model.decoder
 
     def forward(self, z):
-        return tuple(self.decoder.initial_state(z, z.shape[0]))
+        return torch.cat(self.decoder.initial_state(z, z.shape[0]), dim=1)
 
 
 class _StepGraph(nn.Module):
-    """(S_{i-1}, z, state...) -> (y, state..., the MDN head's pieces)."""
+    """(S_{i-1}, z, state) -> (y, next state, the MDN head's pieces in y's layout)."""
 
     def __init__(self, model):
         super().__init__()
         self.decoder = model.decoder
 
-    def forward(self, s_prev, z, *state):
-        y, new_state = self.decoder.step(s_prev, z, tuple(state))  # y [B, 6M+3]
+    def forward(self, s_prev, z, state):
+        cell = self.decoder.cell
+        y, new_state = self.decoder.step(s_prev, z, cell.state_from_vector(state))  # y [B, 6M+3]
         p = mdn.split(y)
-        head = (p.q_hat, p.pi_hat, p.mu_x, p.mu_y, p.sigma_x, p.sigma_y, p.rho)
-        return (y, *new_state, *head)
+        head = torch.cat([p.q_hat, p.pi_hat, p.mu_x, p.mu_y, p.sigma_x, p.sigma_y, p.rho], dim=1)  # [B, 6M+3]
+        return y, torch.cat(new_state, dim=1), head
 
 
 def _check_exportable(model) -> None:
@@ -111,15 +114,22 @@ def _check_exportable(model) -> None:
         raise ValueError("export: expected a sketchlib SketchRNN (the model has no .hp)")
     if not hp.conditional:
         raise ValueError("export: the live demos need a conditional model (encoder and z); this one is unconditional")
-    cells = (model.encoder.cell_fw, model.encoder.cell_bw)
+    cells = (model.encoder.cell_fw, model.encoder.cell_bw, model.decoder.cell)
     if not all(type(c) is LSTMCell for c in cells):
-        raise ValueError(f"export: the encoder must use plain LSTM cells (enc_model='lstm'), got {hp.enc_model!r}")
+        # the LayerNorm cells call F.layer_norm(v, v.shape[-1:]), which the TorchScript exporter cannot trace
+        raise ValueError(f"export: only plain LSTM cells export (enc_model and dec_model 'lstm'), got "
+                         f"{hp.enc_model!r} / {hp.dec_model!r}")
 
 
 def _onnx_bytes(module: nn.Module, args: tuple, inputs: list[str], outputs: list[str]) -> bytes:
     buf = io.BytesIO()
     axes = {name: {0: "batch"} for name in inputs + outputs}
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # the tracer notes that shape checks become constants and that the LSTM was traced at batch 2;
+        # both are true and harmless here (tests/test_export.py runs batches of 1 and 8)
+        warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", message="Exporting a model to ONNX with a batch_size other than 1")
+        warnings.filterwarnings("ignore", message="Exporting aten::index operator")
         torch.onnx.export(module, args, buf, input_names=inputs, output_names=outputs, dynamic_axes=axes,
                           opset_version=OPSET, dynamo=False, do_constant_folding=True)
     return buf.getvalue()
@@ -137,14 +147,13 @@ def onnx_graphs(model) -> dict[str, bytes]:
         strokes[:, :, 4] = 1
         lengths = torch.full((B,), T, dtype=torch.int64)
         z = torch.zeros(B, hp.z_size)
-        state = model.decoder.initial_state(z, B)
-        names = [f"state_{k}" for k in range(len(state))]
+        state = torch.cat(model.decoder.initial_state(z, B), dim=1)  # [B, sum(state_sizes)]
         return {
             "encoder": _onnx_bytes(_EncoderGraph(model), (strokes, lengths), ["strokes", "lengths"],
                                    ["mu", "sigma_hat"]),
-            "init": _onnx_bytes(_InitGraph(model), (z,), ["z"], names),
-            "step": _onnx_bytes(_StepGraph(model), (torch.zeros(B, 5), z, *state), ["s_prev", "z", *names],
-                                ["y", *[f"next_{n}" for n in names], *HEAD_OUTPUTS]),
+            "init": _onnx_bytes(_InitGraph(model), (z,), ["z"], ["state"]),
+            "step": _onnx_bytes(_StepGraph(model), (torch.zeros(B, 5), z, state), ["s_prev", "z", "state"],
+                                ["y", "next_state", "head"]),
         }
     finally:
         model.train(was_training)
@@ -213,7 +222,7 @@ def export_model(model, out_dir, name: str, *, scale: float, grid_size: float, e
         "z_size": hp.z_size,
         "num_mixture": hp.num_mixture,
         "state_sizes": state_sizes,
-        "head_outputs": list(HEAD_OUTPUTS),
+        "head_layout": list(HEAD_LAYOUT),
         "strokes": stroke_conventions(grid_size, epsilon),
         "source": source or {},
     }
@@ -255,16 +264,14 @@ class OnnxSketchRNN:
         feeds = {"strokes": np.ascontiguousarray(strokes[:, 1:], np.float32), "lengths": lengths.astype(np.int64)}
         return tuple(self.sessions["encoder"].run(None, feeds))
 
-    def initial_state(self, z: np.ndarray) -> list[np.ndarray]:
-        return self.sessions["init"].run(None, {"z": z.astype(np.float32)})
+    def initial_state(self, z: np.ndarray) -> np.ndarray:
+        """[B, sum(state_sizes)]: the decoder's state as one vector."""
+        return self.sessions["init"].run(None, {"z": z.astype(np.float32)})[0]
 
-    def step(self, s_prev: np.ndarray, z: np.ndarray, state: list[np.ndarray]):
-        """One step: (y [B, 6M+3], new state, dict of the head's pieces)."""
-        feeds = {"s_prev": s_prev.astype(np.float32), "z": z.astype(np.float32)}
-        feeds.update({f"state_{k}": s for k, s in enumerate(state)})
-        outs = self.sessions["step"].run(None, feeds)
-        k = len(state)
-        return outs[0], outs[1:1 + k], dict(zip(HEAD_OUTPUTS, outs[1 + k:]))
+    def step(self, s_prev: np.ndarray, z: np.ndarray, state: np.ndarray):
+        """One step: (y [B, 6M+3], new state, head [B, 6M+3])."""
+        feeds = {"s_prev": s_prev.astype(np.float32), "z": z.astype(np.float32), "state": state}
+        return tuple(self.sessions["step"].run(None, feeds))
 
     def teacher_forced(self, strokes: np.ndarray, z: np.ndarray) -> np.ndarray:
         """y [B, N_max, 6M+3] for the decoder inputs S_0..S_{N_max-1} of a stroke-5 batch, step by step."""

@@ -11,16 +11,41 @@
 export const CANVAS_SIZE = 256;
 export const LONG_STROKE = 40;
 
-// Distance from p to the segment a-b (the `simplification` package's RDP measures it this way).
+// sqrt(x^2 + y^2) rounded correctly (as the C library's hypot that the Python side's RDP calls):
+// the sum of squares is kept exactly in two doubles (Dekker's products), then one Newton step
+// corrects the square root. Math.hypot may differ in the last bit, which can flip RDP between
+// two points at equal distance.
+function split(a) {
+  const c = 134217729 * a;  // 2^27 + 1
+  const hi = c - (c - a);
+  return [hi, a - hi];
+}
+function twoProduct(a, b) {
+  const p = a * b;
+  const [ah, al] = split(a), [bh, bl] = split(b);
+  return [p, ((ah * bh - p) + ah * bl + al * bh) + al * bl];
+}
+export function hypot(x, y) {
+  const [p1, e1] = twoProduct(x, x), [p2, e2] = twoProduct(y, y);
+  const s = p1 + p2;
+  const t = s - p1;
+  const err = (p1 - (s - t)) + (p2 - t) + e1 + e2;  // x^2 + y^2 = s + err exactly (to ~2^-106)
+  const r = Math.sqrt(s);
+  if (r === 0) return 0;
+  const [rr, er] = twoProduct(r, r);
+  return r + (((s - rr) - er) + err) / (2 * r);
+}
+
+// Distance from p to the segment a-b, computed as the `simplification` package's RDP (Rust's geo) does.
 function segmentDistance(p, a, b) {
   const dx = b[0] - a[0], dy = b[1] - a[1];
+  if (dx === 0 && dy === 0) return hypot(p[0] - a[0], p[1] - a[1]);
   const d2 = dx * dx + dy * dy;
-  if (d2 === 0) return Math.hypot(p[0] - a[0], p[1] - a[1]);
   const r = ((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / d2;
-  if (r <= 0) return Math.hypot(p[0] - a[0], p[1] - a[1]);
-  if (r >= 1) return Math.hypot(p[0] - b[0], p[1] - b[1]);
+  if (r <= 0) return hypot(p[0] - a[0], p[1] - a[1]);
+  if (r >= 1) return hypot(p[0] - b[0], p[1] - b[1]);
   const s = ((a[1] - p[1]) * dx - (a[0] - p[0]) * dy) / d2;
-  return Math.abs(s) * Math.sqrt(d2);
+  return Math.abs(s) * hypot(dx, dy);
 }
 
 // Ramer-Douglas-Peucker: keep the ends and, recursively, the farthest point (the last of equals)
