@@ -6,7 +6,8 @@ and measures in the page (``performance.now()``):
 * ``slider_to_drawing``: a z slider is moved (an ``input`` event) and the time from the event to the
   finished drawing (decoded and drawn, pen animation off) is recorded by the demo itself;
 * ``decode_36`` / ``decode_250``: decoding and drawing exactly 36 / 250 points (a typical KanjiVG
-  character has 36; 250 is the reference's N_max), through the same code, ``repeats`` times;
+  character has 36; 250 is the reference's N_max) from a fixed z, through the same functions,
+  ``repeats`` times;
 * the bytes the demo page loads (every resource, from the Resource Timing API).
 
 Writes ``bench/results/live_demo-cpu.json``. The helpers (serve, launch Chromium, list the
@@ -125,13 +126,15 @@ const [points, repeats, done] = [arguments[0], arguments[1], arguments[arguments
 const L = window.sketchLive;
 const demo = L.demos.sampler[0];
 (async () => {
+  const render = await import(new URL('./live/render.mjs', L.staticBase).href);
   const model = demo.model;
   const z = new Float32Array(model.meta.latent.mean);
   const ms = [];
   for (let i = 0; i < repeats; i++) {
     const t0 = performance.now();
     const rows = await L.decode(model, z, {temperature: 0.25, seed: i, maxLen: points, untilEnd: false});
-    demo.canvas.getContext('2d').clearRect(0, 0, 1e4, 1e4);
+    render.clear(demo.canvas);
+    render.drawSketch(demo.canvas, [{rows}], model.conv);
     ms.push({ms: performance.now() - t0, points: rows.length});
   }
   done(ms);
@@ -165,6 +168,20 @@ def measure(url: str, driver, repeats: int) -> dict:
             "bytes_total": sum(by_kind.values()), "resources": resources}
 
 
+def gzip_sizes(site: Path, url: str, resources: list[dict]) -> dict:
+    """What the same resources weigh gzip-compressed (GitHub Pages compresses; this test server does not)."""
+    import gzip
+    from urllib.parse import urlparse
+
+    sizes = {}
+    for r in resources:
+        path = site / urlparse(r["name"]).path.lstrip("/")
+        if r["name"].startswith(url) and path.is_file():
+            kind = "runtime" if "/live/ort/" in r["name"] else "model" if "/live/models/" in r["name"] else "page and modules"
+            sizes[kind] = sizes.get(kind, 0) + len(gzip.compress(path.read_bytes(), 6))
+    return sizes
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=30)
@@ -182,6 +199,7 @@ def main(argv=None) -> dict:
         try:
             with serve(site) as url:
                 result = measure(url, driver, args.repeats)
+                result["bytes_gzip"] = gzip_sizes(site, url, result["resources"])
             version = driver.capabilities.get("browserVersion")
         finally:
             driver.quit()
@@ -200,7 +218,8 @@ def main(argv=None) -> dict:
     for r in result["rows"]:
         print(f"{r['what']:>18}: median {r['median_ms']:7.2f} ms ({r['points_median']} points; "
               f"target {r['target_ms']} ms)")
-    print(f"bytes loaded by the demo page: {result['bytes_total']} {result['bytes_loaded']}")
+    print(f"bytes loaded by the demo page: {result['bytes_total']} {result['bytes_loaded']}; "
+          f"gzip-compressed: {result['bytes_gzip']}")
     return result
 
 

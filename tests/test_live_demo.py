@@ -168,13 +168,13 @@ def test_a_scripted_mouse_drawing_is_completed_and_reconstructed(page, one_threa
     assert len(strokes) == 1 and len(strokes[0]) > 10
     first = drawing_to_stroke3(strokes, hp.extra["scale"])
     outputs = []
-    for z_from in ("prior", "drawing"):
+    for z_from in ("drawing", "prior"):
         driver.execute_script("window.sketchLive.demos.draw[0].zFrom.value = arguments[0]", z_from)
         done = run_js(driver, ACTION, "complete")
         np.testing.assert_array_equal(np.asarray(done["input"], np.float32).reshape(-1, 3), first)
         outputs.append(done["output"])
+        shot(driver, f"completed-z-{z_from}")
     assert max(len(o) for o in outputs) >= 2, outputs
-    shot(driver, "completed")
     greedy = run_js(driver, """
         const demo = L.demos.draw[0];
         L.decode(demo.model, new Float32Array(demo.model.meta.z_size), {greedy: true, prefix: demo.last.input})
@@ -199,3 +199,53 @@ def test_a_scripted_mouse_drawing_is_completed_and_reconstructed(page, one_threa
     np.testing.assert_allclose(mu_page, mu.numpy(), atol=1e-4, rtol=0)
     errors = [log["message"] for log in driver.get_log("browser") if log["level"] == "SEVERE"]
     assert not errors, errors
+
+
+# ---------------------------------------------------------------------------------------------
+# the build-time side (no browser): the pinned runtime is checked, the page's demos are embed_html's
+
+
+def test_a_runtime_that_differs_from_the_pins_is_refused(tmp_path, monkeypatch):
+    import io
+    import tarfile
+
+    from sketchlib.book import live
+
+    with pytest.raises(RuntimeError, match="pinned integrity"):
+        (tmp_path / "x.tgz").write_bytes(b"not the package")
+        live._check_integrity(tmp_path / "x.tgz")
+
+    def fake_pack(dest):  # a tarball with the right names and the wrong bytes
+        tgz = dest / "fake.tgz"
+        with tarfile.open(tgz, "w:gz") as tar:
+            for name in live.ORT_FILES:
+                info = tarfile.TarInfo(f"package/dist/{name}")
+                info.size = 3
+                tar.addfile(info, io.BytesIO(b"bad"))
+        return tgz
+
+    monkeypatch.setattr(live, "_npm_pack", fake_pack)
+    monkeypatch.setattr(live, "_check_integrity", lambda tarball: None)
+    with pytest.raises(RuntimeError, match="ort.wasm.min.mjs has sha256"):
+        live.ensure_runtime(tmp_path / "cache")
+    assert not (tmp_path / "cache" / "ort.wasm.min.mjs").exists()
+
+    # a complete, verified cache is used as it is (npm is not called)
+    for name in live.ORT_FILES:
+        (tmp_path / "ok").mkdir(exist_ok=True)
+        (tmp_path / "ok" / name).write_bytes(b"x")
+    monkeypatch.setattr(live, "ORT_FILES", {n: live._sha256(tmp_path / "ok" / n) for n in live.ORT_FILES})
+    monkeypatch.setattr(live, "_npm_pack", lambda dest: pytest.fail("npm should not run"))
+    assert live.ensure_runtime(tmp_path / "ok") == tmp_path / "ok"
+
+
+def test_the_playground_holds_the_three_demos_as_embed_makes_them():
+    from sketchlib.book.live import DEMOS, embed, embed_html, page_uses_demos
+
+    text = (ROOT / "book" / "playground.md").read_text()
+    for demo in DEMOS:
+        assert embed_html(demo) in text
+        assert page_uses_demos(embed(demo).data)
+    assert not page_uses_demos("<p>no demo here</p>")
+    with pytest.raises(ValueError, match="unknown live demo"):
+        embed_html("nope")

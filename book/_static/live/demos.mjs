@@ -202,4 +202,5 @@ export const ready = Promise.all([...document.querySelectorAll("[data-live-demo]
   mount(root).catch((err) => { root.hidden = true; console.warn(`live demo not available: ${err.message}`); })));
 
 // For the tests and the benchmark (and the curious reader's console).
-window.sketchLive = { demos, models, loadModel, decode, ready, drawingToStroke3, stroke3ToStroke5 };
+window.sketchLive = { demos, models, loadModel, decode, ready, drawingToStroke3, stroke3ToStroke5,
+                      staticBase: new URL("../", import.meta.url).href };
