@@ -143,7 +143,7 @@ const demo = L.demos.sampler[0];
 
 BYTES_JS = """
 const entries = [...performance.getEntriesByType('navigation'), ...performance.getEntriesByType('resource')];
-return entries.map(e => ({name: e.name, bytes: e.decodedBodySize || e.encodedBodySize || 0}));
+return entries.map(e => ({name: e.name, path: new URL(e.name).pathname, bytes: e.decodedBodySize || e.encodedBodySize || 0}));
 """
 
 
@@ -168,14 +168,19 @@ def measure(url: str, driver, repeats: int) -> dict:
             "bytes_total": sum(by_kind.values()), "resources": resources}
 
 
+def _without_host(result: dict) -> dict:
+    """The resources by path (the test server's port changes from run to run)."""
+    result["resources"] = [{"path": r["path"], "bytes": r["bytes"]} for r in result["resources"]]
+    return result
+
+
 def gzip_sizes(site: Path, url: str, resources: list[dict]) -> dict:
     """What the same resources weigh gzip-compressed (GitHub Pages compresses; this test server does not)."""
     import gzip
-    from urllib.parse import urlparse
 
     sizes = {}
     for r in resources:
-        path = site / urlparse(r["name"]).path.lstrip("/")
+        path = site / r["path"].lstrip("/")
         if r["name"].startswith(url) and path.is_file():
             kind = "runtime" if "/live/ort/" in r["name"] else "model" if "/live/models/" in r["name"] else "page and modules"
             sizes[kind] = sizes.get(kind, 0) + len(gzip.compress(path.read_bytes(), 6))
@@ -209,7 +214,7 @@ def main(argv=None) -> dict:
                     "browser": f"Chromium {version} (headless)", "onnxruntime_web": ORT_VERSION,
                     "wasm_threads": 1},
         "model": "kanjivg (LSTM 256 decoder, float32 ONNX)",
-        **result,
+        **_without_host(result),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp_out = args.out.with_suffix(".tmp")

@@ -69,6 +69,8 @@ def test_the_page_loads_with_no_errors_and_no_outside_request(page):
     assert not errors, errors
     hidden = driver.execute_script("return [...document.querySelectorAll('[data-live-demo]')].map(e => e.hidden)")
     assert hidden == [False, False, False]
+    fallbacks = driver.execute_script("return [...document.querySelectorAll('.live-fallback')].map(e => e.hidden)")
+    assert fallbacks == [True], "the live demos loaded, so the fallback must be hidden"
     shot(driver, "loaded")
 
 
@@ -199,6 +201,20 @@ def test_a_scripted_mouse_drawing_is_completed_and_reconstructed(page, one_threa
     np.testing.assert_allclose(mu_page, mu.numpy(), atol=1e-4, rtol=0)
     errors = [log["message"] for log in driver.get_log("browser") if log["level"] == "SEVERE"]
     assert not errors, errors
+
+
+
+def test_without_webassembly_the_fallback_stays(page):
+    """Runs last on the shared page: the browser then loads every page without WebAssembly."""
+    driver, url, _ = page
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": "delete window.WebAssembly;"})
+    driver.get(f"{url}/index.html")
+    live_demo.wait_ready(driver)
+    state = driver.execute_script("""return {
+        demos: [...document.querySelectorAll('[data-live-demo]')].map(e => e.hidden),
+        fallback: [...document.querySelectorAll('.live-fallback')].map(e => e.hidden)}""")
+    assert state == {"demos": [True, True, True], "fallback": [False]}, state
+    shot(driver, "no-webassembly")
 
 
 # ---------------------------------------------------------------------------------------------
