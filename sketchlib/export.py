@@ -132,6 +132,11 @@ def _onnx_bytes(module: nn.Module, args: tuple, inputs: list[str], outputs: list
         warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
         warnings.filterwarnings("ignore", message="Exporting a model to ONNX with a batch_size other than 1")
         warnings.filterwarnings("ignore", message="Exporting aten::index operator")
+        # the legacy (TorchScript) exporter is deprecated in favour of torch.export (dynamo=True), which
+        # also exports these graphs but needs onnxscript and takes ~10 s a graph instead of ~0.5 s;
+        # tests/test_export.py fails the day the legacy path goes
+        warnings.filterwarnings("ignore", category=DeprecationWarning, message="You are using the legacy")
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.onnx")
         torch.onnx.export(module, args, buf, input_names=inputs, output_names=outputs, dynamic_axes=axes,
                           opset_version=OPSET, dynamo=False, do_constant_folding=True)
     return buf.getvalue()
