@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # Sphinx warnings are errors; --keep-going lists all of them before failing.
 BOOK_FLAGS ?= -W -n --keep-going
 
-.PHONY: book test test-fast browser-deps bench clean lock
+.PHONY: book test test-fast browser-deps bench bench-live clean lock
 
 $(STAMP): pyproject.toml requirements-lock.txt
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
+
+# Speed of the live demos in headless Chromium -> bench/results/live_demo-cpu.json
+bench-live: $(STAMP) browser-deps
+	$(BIN)/python bench/live_demo.py
 
 clean:
 	rm -rf _build

@@ -233,33 +233,11 @@ def drawing_box(model) -> float:
 
 def strokes_from_canvas_points(strokes: Sequence, scale: float, *, canvas_size: float = 256.0,
                                grid_size: float = 109.0, epsilon: float = 1.0) -> np.ndarray:
-    """The reader's drawing -> a normalised stroke-3 sketch, prepared as the training data was.
+    """The reader's drawing -> a normalised stroke-3 sketch, prepared as the training data was:
+    :func:`sketchlib.data.drawing.drawing_to_stroke3` (the one conversion, shared with the website)."""
+    from sketchlib.data.drawing import drawing_to_stroke3
 
-    ``strokes``: one list of absolute canvas points ``(x, y)`` (pixels, y down) per pen-down stroke.
-    Steps: map the canvas square onto the data's drawing box (``grid_size`` units for
-    ``canvas_size`` pixels: 109 for KanjiVG, 256 for Quick, Draw!), simplify each stroke with RDP
-    at ``epsilon`` of those units (:func:`sketchlib.data.strokes.rdp`), turn the polylines into offsets
-    (:func:`sketchlib.data.strokes.lines_to_stroke3`, the first row measured from the box's corner, as the
-    data's) and divide the offsets by ``scale``, the training set's std. Empty strokes are skipped.
-    """
-    if not (canvas_size > 0 and grid_size > 0):
-        raise ValueError(f"canvas_size and grid_size must be positive, got {canvas_size}, {grid_size}")
-    if not (np.isfinite(scale) and scale > 0):
-        raise ValueError(f"scale must be a positive number, got {scale!r}")
-    units = float(grid_size) / float(canvas_size)
-    lines = []
-    for k, pts in enumerate(strokes):
-        a = np.asarray(pts, dtype=np.float64)
-        if a.size == 0:
-            continue
-        if a.ndim != 2 or a.shape[1] != 2:
-            raise ValueError(f"canvas stroke {k}: expected points (x, y), got shape {list(a.shape)}")
-        lines.append(_strokes.rdp(a * units, epsilon))
-    if not lines:
-        raise ValueError("the canvas is empty: draw something first")
-    s3 = _strokes.lines_to_stroke3(lines, origin=(0.0, 0.0)).astype(np.float32)
-    s3[:, :2] /= scale
-    return s3
+    return drawing_to_stroke3(strokes, scale, canvas_size=canvas_size, grid_size=grid_size, epsilon=epsilon)
 
 
 def stroke3_to_canvas_lines(sketch, scale: float, *, canvas_size: float = 256.0, grid_size: float = 109.0,
