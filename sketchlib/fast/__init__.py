@@ -59,10 +59,10 @@ def is_compiling() -> bool:
 
 
 @contextlib.contextmanager
-def enabled(fast: bool = True, *, compile: bool | None = None):
+def enabled(fast: bool | None = True, *, compile: bool | None = None):
     """``with enabled(False):`` plain code in the block; ``enabled(True, compile=True)`` fast and fused.
 
-    ``compile`` None keeps its current value. The previous setting comes back on exit.
+    None (for either) keeps its current value. The previous setting comes back on exit.
     """
     old = FAST_PATHS.on, FAST_PATHS.compile
     configure(fast, compile=compile)

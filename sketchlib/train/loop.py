@@ -51,7 +51,7 @@ import torch
 from torch import nn
 
 from sketchlib.train import checkpoint
-from sketchlib.fast import fusion
+from sketchlib import fast as fast_paths
 from sketchlib.fast.cuda_graph import GraphedTrainStep, clip_gradients, make_optimizer
 from sketchlib.config import HParams
 from sketchlib.data import SketchData, StrokeBatches
@@ -300,7 +300,7 @@ def train(hp: HParams, data: SketchData, out_dir, num_steps: int, *, eval_every:
         old_tf32 = torch.backends.cuda.matmul.allow_tf32
         torch.backends.cuda.matmul.allow_tf32 = bool(tf32)
         try:
-            with fusion.enabled(use_compile):
+            with fast_paths.enabled(None, compile=use_compile):
                 return _train(hp, data, out_dir, num_steps, eval_every, save_every, seed, device, log_every,
                               progress, resume, time_budget_s, valid_max_sketches,
                               {**(run_info or {}), "cuda_graph": use_graph, "compile": use_compile, "tf32": bool(tf32)},
@@ -372,13 +372,13 @@ def _train(hp, data, out_dir, num_steps, eval_every, save_every, seed, device, l
         try:
             return graphed(strokes, lengths, lr, w)
         except Exception as exc:  # noqa: BLE001 - compile problems come in many types
-            if graphed.graph is not None or not fusion.is_enabled():
+            if graphed.graph is not None or not fast_paths.is_compiling():
                 raise
             import warnings
 
             warnings.warn(f"torch.compile failed ({type(exc).__name__}: {exc}); training without fusion",
                           stacklevel=2)
-            fusion.set_enabled(False)
+            fast_paths.configure(compile=False)
             run_info["compile"] = False
             graphed = GraphedTrainStep(bare, optimizer, hp, hp.batch_size, device, graph=True)
             return graphed(strokes, lengths, lr, w)
@@ -406,7 +406,7 @@ def _train(hp, data, out_dir, num_steps, eval_every, save_every, seed, device, l
 
     def validate(step: int) -> dict:
         nonlocal best_valid
-        with fusion.enabled(False):  # eval batches have other shapes: not worth compiling
+        with fast_paths.enabled(None, compile=False):  # eval batches have other shapes: not worth compiling
             v = evaluate(bare, valid, hp, kl_weight_value=kl_weight(max(step - 1, 0), hp), seed=seed, device=device)
         rec = {"split": "valid", "step": step, **v, "time_s": round(wall_before + elapsed(), 3)}
         append_log(rec)
