@@ -20,10 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sketchlib.nn.lstm import LSTMState
 from sketchlib.nn.recurrent import RecurrentCell, check_keep, gate_step, glorot_uniform_, orthogonal_per_gate_
-
-#: The state of a LayerNorm LSTM cell: (h, c), each [B, H].
-LSTMState = tuple[torch.Tensor, torch.Tensor]
 
 
 def layer_norm(v: torch.Tensor, gain: torch.Tensor, shift: torch.Tensor, eps: float) -> torch.Tensor:

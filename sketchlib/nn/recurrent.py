@@ -96,8 +96,7 @@ class FastPaths:
         """The registered fast version, or None: the switch is off, or there is none (plain code runs)."""
         if not self.on:
             return None
-        if not self.loaded:  # once: sketchlib.fast registers its versions when imported
-            self.loaded = True
+        if not self.loaded:  # once: sketchlib.fast registers its versions (and sets loaded) when imported
             importlib.import_module("sketchlib.fast")
         return self.impls.get((name, cell_class))
 
