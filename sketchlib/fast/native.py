@@ -6,9 +6,10 @@ bias folded into ``bias_ih``); a weightless ``nn.LSTM`` on the meta device runs 
 (differentiable). cuDNN cannot drop the candidate tanh(g) alone, so the kernel is only an option
 without recurrent dropout.
 
-The choice (:func:`wants_native`): cuDNN on a GPU; never on the CPU, where ``torch.nn.LSTM``
-measured slower than our loop of :mod:`sketchlib.fast.sequence` (3.0 s against 2.3 s for forward
-and backward at batch 100, N_max 250, decoder 256).
+The choice (:func:`wants_native`): cuDNN on a GPU; never on the CPU, where issue 9 measured
+``torch.nn.LSTM`` slower than our loop of :mod:`sketchlib.fast.sequence` (3.0 s against 2.3 s for
+forward and backward at batch 100, N_max 250, decoder 256). ``bench/train_step.py`` keeps both
+rows on the CPU (the LSTM's "fast" row without recurrent dropout, and "native") to re-check it.
 """
 
 from __future__ import annotations
