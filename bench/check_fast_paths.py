@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, machine, print_table, write_json  # noqa: E402
 from train_step import SIZES, synthetic_batch  # noqa: E402
 
-from sketchlib.fast import fusion  # noqa: E402
+from sketchlib import fast as fast_paths  # noqa: E402
 from sketchlib.config import HParams  # noqa: E402
 from sketchlib.nn.loss import total_loss  # noqa: E402
 from sketchlib.nn.model import SketchRNN  # noqa: E402
@@ -34,10 +34,10 @@ def rel(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a.double() - b.double()).norm() / b.double().norm().clamp_min(1e-30))
 
 
-def forward_backward(model, strokes, lengths, eps, fast: bool):
+def forward_backward(model, strokes, lengths, eps):
     torch.manual_seed(1)  # the same recurrent dropout masks on both paths
     model.zero_grad(set_to_none=True)
-    out = model(strokes, lengths, eps=eps, fast=fast)
+    out = model(strokes, lengths, eps=eps)
     total_loss(out, strokes, lengths, 0.5, 0.2)["loss"].backward()
     return out.y.detach(), {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None}
 
@@ -59,12 +59,13 @@ def run(size: str, device: torch.device, n_max: int | None) -> dict:
             strokes, lengths = synthetic_batch(hp.batch_size, T, device)
             eps = torch.randn(hp.batch_size, hp.z_size, device=device)
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
-            y_ref, g_ref = forward_backward(model, strokes, lengths, eps, fast=False)
+            with fast_paths.enabled(False):
+                y_ref, g_ref = forward_backward(model, strokes, lengths, eps)
             for precision in ("float32", "tf32") if device.type == "cuda" else ("float32",):
                 tf32 = precision == "tf32"
                 torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = tf32
-                with fusion.enabled(device.type == "cuda"):
-                    y, g = forward_backward(model, strokes, lengths, eps, fast=True)
+                with fast_paths.enabled(True, compile=device.type == "cuda"):
+                    y, g = forward_backward(model, strokes, lengths, eps)
                 errs = {n: rel(g[n], g_ref[n]) for n in g_ref}
                 worst = max(errs, key=errs.get)
                 row = dict(decoder=dec_model, units=dec, precision=precision, fused=device.type == "cuda",

@@ -10,9 +10,14 @@ Compares, in ONE run and on one device, for each decoder cell and size:
   graph+compile-nodefer  the same with autograd's step-by-step recurrent weight gradients (what
                  sketchlib.fast.bptt saves; HyperLSTM 2048 only)
   native         PyTorch's fused LSTM (cuDNN on a GPU), LSTM decoder with recurrent dropout off
-                 (eager, and "native+graph" captured)
+                 (eager, and "native+graph" captured), forced here even on the CPU, where the fast
+                 path does not choose it (compare the LSTM "fast" row with recurrent dropout off)
 Each row says its precision: float32, or tf32 (TF32 matrix products, ~1e-3 relative error).
 Speed-ups are ratios to the plain row of the same cell and size, measured in the same run.
+Paths are chosen with the one switch, ``sketchlib.fast.enabled(fast, compile=...)``.
+``--baseline OLD.json`` (a run of another checkout) adds each row's ``baseline_ms`` and
+``speedup_vs_baseline`` = baseline_ms / ms_per_step (medians), the same for the fastest repeat
+(``speedup_vs_baseline_min``, steadier on a shared machine), and their geometric means.
 
     python bench/train_step.py --size small                  # seconds on a CPU (CI smoke test)
     python bench/train_step.py --size full --device cuda     # the issue's sizes: B 100, N_max 250, 512 and 2048
@@ -21,19 +26,23 @@ Speed-ups are ratios to the plain row of the same cell and size, measured in the
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
+import json
+import math
 import sys
 import time
 from pathlib import Path
+from unittest import mock
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, machine, print_table, sync, time_it, write_json  # noqa: E402
 
-from sketchlib.fast import bptt
-from sketchlib.fast import fusion  # noqa: E402
+from sketchlib import fast as fast_paths  # noqa: E402
 from sketchlib.config import HParams  # noqa: E402
+from sketchlib.fast import bptt, native  # noqa: E402
 from sketchlib.fast.cuda_graph import GraphedTrainStep, make_optimizer  # noqa: E402
 from sketchlib.nn.loss import total_loss  # noqa: E402
 from sketchlib.nn.model import SketchRNN  # noqa: E402
@@ -71,11 +80,10 @@ def make_step(hp: HParams, device, path: str):
         cpu_strokes, cpu_lengths = strokes.cpu(), lengths.cpu()
         return lambda: graphed(cpu_strokes, cpu_lengths, 1e-3, 0.5)
     opt = make_optimizer(model.parameters(), hp, capturable=False)
-    fast = path != "plain"
 
     def step():
         opt.zero_grad(set_to_none=True)
-        out = model(strokes, lengths, fast=fast)
+        out = model(strokes, lengths)
         loss = total_loss(out, strokes, lengths, kl_weight=0.5, kl_tolerance=0.2)["loss"]
         loss.backward()
         torch.nn.utils.clip_grad_value_(model.parameters(), 1.0)
@@ -94,10 +102,46 @@ def variants(dec_model: str, units: int, device: torch.device, size: str):
         if (dec_model, units) == ("hyper", 2048):
             rows.append(("graph+compile-nodefer", "float32", True))
     if dec_model == "lstm":
-        rows.append(("native", "float32", False))
+        rows += [("fast", "float32", False), ("native", "float32", False)]
         if device.type == "cuda":
             rows.append(("native+graph", "float32", False))
     return rows
+
+
+@contextlib.contextmanager
+def path_switches(path: str):
+    """The switch settings for a row's path (see the module docstring)."""
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(fast_paths.enabled(path != "plain", compile="compile" in path))
+        if path.endswith("nodefer"):
+            stack.enter_context(mock.patch.object(bptt.RecurrentWeight, "defer", False))
+        if path.startswith("native"):  # PyTorch's kernel wherever it applies, on the CPU too
+            stack.enter_context(mock.patch.object(
+                native, "wants_native", lambda cells, x: all(type(c) is native.LSTMCell and not c.dropout_active()
+                                                             for c in cells)))
+        yield
+
+
+def add_baseline(result: dict, baseline_path: Path) -> None:
+    """Rows of another run (same size and device) matched by (decoder, units, path, precision, dropout)."""
+    old = json.loads(baseline_path.read_text())
+    key = lambda r: (r["decoder"], r["units"], r["path"], r["precision"], r["recurrent_dropout"])  # noqa: E731
+    old_rows = {key(r): r for r in old["rows"] if "ms_per_step" in r}
+    ratios, ratios_min = [], []
+    for row in result["rows"]:
+        if "ms_per_step" in row and key(row) in old_rows:
+            base = old_rows[key(row)]
+            row["baseline_ms"], row["baseline_min_ms"] = base["ms_per_step"], base["min_ms"]
+            row["speedup_vs_baseline"] = base["ms_per_step"] / row["ms_per_step"]
+            row["speedup_vs_baseline_min"] = base["min_ms"] / row["min_ms"]
+            ratios.append(row["speedup_vs_baseline"])
+            ratios_min.append(row["speedup_vs_baseline_min"])
+
+    def geomean(xs):
+        return math.exp(sum(map(math.log, xs)) / len(xs)) if xs else None
+
+    result["baseline"] = dict(file=baseline_path.name, command=old.get("command"), rows_matched=len(ratios),
+                              geomean_speedup=geomean(ratios), geomean_speedup_min=geomean(ratios_min))
 
 
 def run(size: str, device: torch.device, repeats: int, budget_s: float | None = None,
@@ -121,8 +165,7 @@ def run(size: str, device: torch.device, repeats: int, budget_s: float | None = 
                 torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
                 torch.backends.cudnn.allow_tf32 = precision == "tf32"
                 try:
-                    bptt.ENABLED = not path.endswith("nodefer")
-                    with fusion.enabled("compile" in path):
+                    with path_switches(path):
                         t_build = time.monotonic()
                         fn = make_step(hp.replace(use_recurrent_dropout=dropout), device, path)
                         fn()  # first call: warm-up, compile, capture
@@ -134,7 +177,6 @@ def run(size: str, device: torch.device, repeats: int, budget_s: float | None = 
                     print(f"  {dec_model} {dec} {path} {precision}: FAILED {type(exc).__name__}: {exc}", flush=True)
                     continue
                 finally:
-                    bptt.ENABLED = True
                     fn = None
                     gc.collect()
                     if device.type == "cuda":
@@ -159,14 +201,19 @@ def main(argv=None) -> dict:
     p.add_argument("--budget", type=float, default=None, help="skip the remaining rows after this many seconds")
     p.add_argument("--only", nargs="*", default=None, help="decoders to run, as CELL-UNITS (e.g. hyper-2048)")
     p.add_argument("--out", type=Path, default=None, help="JSON path (default bench/results/train_step-<size>-<device>.json)")
+    p.add_argument("--baseline", type=Path, default=None, help="another run's JSON to compare with, row by row")
+    p.add_argument("--baseline-label", default=None, help="what the baseline is (e.g. a commit), stored in the JSON")
     a = p.parse_args(argv)
     device = torch.device(a.device)
     result = run(a.size, device, a.repeats, a.budget, a.only)
     result["command"] = "python bench/train_step.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    if a.baseline is not None:
+        add_baseline(result, a.baseline)
+        result["baseline"]["label"] = a.baseline_label
     print(f"# training step, {a.size}: batch {result['batch']}, N_max {result['n_max']}, {result['machine']['device']}"
           f" {result['machine'].get('gpu', '')}")
     print_table(result["rows"], ["decoder", "units", "path", "precision", "ms_per_step", "speedup_vs_plain",
-                                 "target_ms"])
+                                 "target_ms"] + (["speedup_vs_baseline"] if a.baseline else []))
     out = a.out or RESULTS / f"train_step-{a.size}-{device.type}.json"
     write_json(out, result)
     return result

@@ -66,3 +66,14 @@ def test_plain_products_outside_autograd():
         out = rw.step(torch.zeros(B, 2 * H), torch.ones(B, H), 0)
     torch.testing.assert_close(out, torch.ones(B, H) @ W.detach())
     assert not RecurrentWeight(W.detach()).deferred
+
+
+def test_defer_off_falls_back_to_autograd(monkeypatch):
+    """``RecurrentWeight.defer = False`` (what the benchmark's "-nodefer" row sets) leaves the sum to autograd."""
+    W = torch.randn(H, 2 * H, requires_grad=True)
+    assert RecurrentWeight(W).deferred
+    monkeypatch.setattr(RecurrentWeight, "defer", False)
+    rw = RecurrentWeight(W)
+    assert not rw.deferred and not hasattr(rw, "token")
+    rw.step(None, torch.randn(B, H), 0).sum().backward()
+    assert W.grad is not None and not rw.da  # the gradient came from autograd, nothing was filed

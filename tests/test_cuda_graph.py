@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from sketchlib.train import checkpoint
-from sketchlib.fast import fusion
+from sketchlib import fast as fast_paths
 import sketchlib.train as T
 from sketchlib.config import HParams
 from sketchlib.fast import cuda_graph
@@ -16,10 +16,9 @@ from sketchlib.nn.loss import LOSS_KEYS
 from sketchlib.train import step as train_step_module
 from sketchlib.train.step import clip_gradients, make_optimizer
 from sketchlib.data import SketchData
-from sketchlib.nn.hyper_lstm import hyper_update
-from sketchlib.nn.layer_norm_lstm import layer_norm_lstm_update
+from sketchlib.fast.hyper import hyper_update
+from sketchlib.fast.sequence import layer_norm_lstm_update, lstm_update
 from sketchlib.nn.loss import total_loss
-from sketchlib.nn.lstm import lstm_update
 from sketchlib.nn.model import SketchRNN
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (runs wherever one is present)")
@@ -253,7 +252,7 @@ def test_fused_functions_equal_the_plain_ones():
         tensors = [a for a in args if isinstance(a, torch.Tensor) and a.requires_grad]
         results = []
         for on in (False, True):
-            with fusion.enabled(on):
+            with fast_paths.enabled(True, compile=on):
                 h, c = fn(*args)
             grads = torch.autograd.grad((h * 1.3 + c * 0.7).sum(), tensors)
             results.append((h, c, grads))

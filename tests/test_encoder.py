@@ -6,6 +6,14 @@ import torch
 
 from sketchlib.config import HParams
 from sketchlib.nn.encoder import Encoder, reverse_within_lengths
+from sketchlib import fast as fast_paths
+from sketchlib.fast import native
+
+
+def on(fast: bool, fn, *args, **kw):
+    """fn(*args, **kw) with the fast paths on or off (sketchlib.fast's one switch)."""
+    with fast_paths.enabled(fast):
+        return fn(*args, **kw)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: tiny tensors run fastest on one thread
@@ -63,21 +71,26 @@ def test_matches_per_sketch_reference(enc_model, fast):
     torch.manual_seed(0)
     enc = perturb(Encoder(hparams(enc_model=enc_model))).eval()
     x, lengths = batch()
-    mu, sigma_hat = enc(x, lengths, fast=fast)
+    mu, sigma_hat = on(fast, enc, x, lengths)
     mu_ref, sigma_hat_ref = per_sketch_reference(enc, x, lengths)
     assert mu.shape == sigma_hat.shape == (B, NZ)
     torch.testing.assert_close(mu, mu_ref, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(sigma_hat, sigma_hat_ref, rtol=1e-5, atol=1e-5)
 
 
-def test_native_packed_path_equals_our_loop_outputs_and_grads():
+class _OnGPU:
+    """Stands in for a CUDA tensor where only ``is_cuda`` is read."""
+    is_cuda = True
+
+
+def test_native_packed_path_equals_our_loop_outputs_and_grads(monkeypatch):
     torch.manual_seed(1)
     enc = perturb(Encoder(hparams(enc_model="lstm"))).eval()
-    assert enc._can_use_native()
+    assert native.wants_native([enc.cell_fw, enc.cell_bw], _OnGPU())
     x, lengths = batch(seed=2)
     results = []
-    for native in (True, False):
-        enc.cell_fw.use_native = enc.cell_bw.use_native = native
+    for use_native in (True, False):  # chosen on a GPU; forced here to compare on the CPU
+        monkeypatch.setattr(native, "wants_native", lambda cells, x, use=use_native: use)
         enc.zero_grad()
         mu, sigma_hat = enc(x, lengths)
         (mu.sum() + sigma_hat.pow(2).sum()).backward()
@@ -97,7 +110,7 @@ def test_native_unpacked_path_equals_packed():
     results = []
     for packed in (True, False):
         enc.zero_grad()
-        h = enc._native_final_hidden(x, lengths, packed=packed)
+        h = native.native_final_hidden(enc.cell_fw, enc.cell_bw, x, lengths, packed=packed)
         h.pow(2).sum().backward()
         results.append((h, [p.grad.clone() for p in enc.parameters() if p.grad is not None]))
     (h1, g1), (h2, g2) = results
@@ -114,7 +127,7 @@ def test_padding_content_is_never_read(enc_model):
     x, lengths = batch(seed=3)
     garbage, _ = batch(seed=3, pad_value=7.5)
     for fast in (False, True):
-        torch.testing.assert_close(enc(x, lengths, fast=fast), enc(garbage, lengths, fast=fast))
+        torch.testing.assert_close(on(fast, enc, x, lengths), on(fast, enc, garbage, lengths))
     # but the real rows are: changing the first point of the shortest sketch changes its code
     changed = x.clone()
     changed[2, 0, 0] += 1.0
@@ -124,12 +137,12 @@ def test_padding_content_is_never_read(enc_model):
 def test_training_mode_fast_equals_plain_with_the_same_seed():
     """With recurrent dropout the fast loop runs; it draws its masks like the plain path, so a seed fixes both."""
     enc = perturb(Encoder(hparams(enc_model="lstm", recurrent_dropout_prob=0.7))).train()
-    assert not enc._can_use_native()
+    assert not native.wants_native([enc.cell_fw, enc.cell_bw], _OnGPU())
     x, lengths = batch(seed=4)
     torch.manual_seed(5)
-    mu1, _ = enc(x, lengths, fast=False)
+    mu1, _ = on(False, enc, x, lengths)
     torch.manual_seed(5)
-    mu2, _ = enc(x, lengths, fast=True)
+    mu2, _ = on(True, enc, x, lengths)
     torch.testing.assert_close(mu1, mu2, rtol=1e-5, atol=1e-6)
     torch.manual_seed(6)
     assert not torch.allclose(enc(x, lengths)[0], mu1)  # dropout is really on

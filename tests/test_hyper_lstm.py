@@ -5,6 +5,13 @@ import pytest
 import torch
 
 from sketchlib.nn.hyper_lstm import HyperLSTMCell
+from sketchlib import fast as fast_paths
+
+
+def on(fast: bool, fn, *args, **kw):
+    """fn(*args, **kw) with the fast paths on or off (sketchlib.fast's one switch)."""
+    with fast_paths.enabled(fast):
+        return fn(*args, **kw)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: tiny tensors run fastest on one thread
@@ -76,7 +83,7 @@ def test_equals_reference_from_the_equations_float64(fast):
     x = torch.randn(B, T, D, dtype=torch.float64)
     state = tuple(torch.randn(B, n, dtype=torch.float64) for n in (H, H, N, N))
     masks = cell.dropout_masks(T, B, x)
-    out, final = cell.sequence(x, state, masks=masks, fast=fast)
+    out, final = on(fast, cell.sequence, x, state, masks=masks)
     p = {k: v for k, v in cell.named_parameters() if not k.startswith("hyper_cell.")}
     hyper = dict(cell.hyper_cell.named_parameters())
     outs, s = [], state
@@ -102,7 +109,7 @@ def test_fast_path_equals_plain_path_float32():
     results = []
     for fast in (False, True):
         cell.zero_grad()
-        out, final = cell.sequence(x, state, masks=masks, fast=fast)
+        out, final = on(fast, cell.sequence, x, state, masks=masks)
         (out.sin().sum() + final[1].sum() + final[3].sum()).backward()
         results.append((out, final, [p.grad.clone() for p in cell.parameters()]))
     (o1, s1, g1), (o2, s2, g2) = results
@@ -160,10 +167,10 @@ def test_dropout_on_main_cell_only_and_not_in_eval():
     x = torch.randn(B, T, D)
     no_drop = HyperLSTMCell(D, H, dropout_keep=1.0, hyper_num_units=N, hyper_embedding_size=E)
     no_drop.load_state_dict(cell.state_dict())
-    expected = no_drop.train().sequence(x, fast=False)[0]  # keep 1: no dropout even in training
+    expected = on(False, no_drop.train().sequence, x)[0]  # keep 1: no dropout even in training
     cell.eval()
     for fast in (False, True):
-        torch.testing.assert_close(cell.sequence(x, fast=fast)[0], expected)
+        torch.testing.assert_close(on(fast, cell.sequence, x)[0], expected)
     cell.train()
     masks = cell.dropout_masks(T, B, x)
     assert masks.shape == (T, B, H)

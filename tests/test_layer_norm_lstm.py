@@ -4,6 +4,13 @@ import pytest
 import torch
 
 from sketchlib.nn.layer_norm_lstm import LayerNormLSTMCell
+from sketchlib import fast as fast_paths
+
+
+def on(fast: bool, fn, *args, **kw):
+    """fn(*args, **kw) with the fast paths on or off (sketchlib.fast's one switch)."""
+    with fast_paths.enabled(fast):
+        return fn(*args, **kw)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: tiny tensors run fastest on one thread
@@ -60,7 +67,7 @@ def test_equals_reference_from_the_equations_float64(fast):
     x = torch.randn(B, T, D, dtype=torch.float64)
     h0, c0 = torch.randn(B, H, dtype=torch.float64), torch.randn(B, H, dtype=torch.float64)
     masks = cell.dropout_masks(T, B, x)
-    out, (h, c) = cell.sequence(x, (h0, c0), masks=masks, fast=fast)
+    out, (h, c) = on(fast, cell.sequence, x, (h0, c0), masks=masks)
     params = dict(cell.named_parameters())
     out_ref, (h_ref, c_ref) = reference_sequence(params, x, h0, c0, masks)
     torch.testing.assert_close(out, out_ref, rtol=1e-12, atol=1e-12)
@@ -81,7 +88,7 @@ def test_fast_path_equals_plain_path_float32():
     results = []
     for fast in (False, True):
         cell.zero_grad()
-        out, (h, c) = cell.sequence(x, state, masks=masks, fast=fast)
+        out, (h, c) = on(fast, cell.sequence, x, state, masks=masks)
         (out.sin().sum() + c.sum()).backward()
         results.append((out, c, [p.grad.clone() for p in cell.parameters()]))
     (o1, c1, g1), (o2, c2, g2) = results
@@ -121,12 +128,12 @@ def test_dropout_keep_one_and_eval_mode_mean_no_dropout():
     cell = perturbed(LayerNormLSTMCell(D, H, dropout_keep=0.5))
     no_drop = LayerNormLSTMCell(D, H, dropout_keep=1.0)
     no_drop.load_state_dict(cell.state_dict())
-    expected = no_drop.eval().sequence(x, fast=False)[0]
-    torch.testing.assert_close(no_drop.train().sequence(x, fast=True)[0], expected)
+    expected = on(False, no_drop.eval().sequence, x)[0]
+    torch.testing.assert_close(on(True, no_drop.train().sequence, x)[0], expected)
     assert no_drop.dropout_masks(T, B, x) is None
     cell.eval()
     for fast in (False, True):
-        torch.testing.assert_close(cell.sequence(x, fast=fast)[0], expected)
+        torch.testing.assert_close(on(fast, cell.sequence, x)[0], expected)
     cell.train()
     masks = cell.dropout_masks(T, B, x)
     assert all(not torch.equal(masks[t], masks[t + 1]) for t in range(T - 1))

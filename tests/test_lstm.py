@@ -6,7 +6,15 @@ import pytest
 import torch
 from torch import nn
 
+from sketchlib.fast import native
 from sketchlib.nn.lstm import LSTMCell
+from sketchlib import fast as fast_paths
+
+
+def on(fast: bool, fn, *args, **kw):
+    """fn(*args, **kw) with the fast paths on or off (sketchlib.fast's one switch)."""
+    with fast_paths.enabled(fast):
+        return fn(*args, **kw)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: tiny tensors run fastest on one thread
@@ -58,13 +66,12 @@ def grads_in_our_layout(ref: nn.LSTM, Hs: int):
 def test_equals_torch_lstm_outputs_and_gradients_float64(fast):
     torch.manual_seed(0)
     cell = perturbed(LSTMCell(D, H)).double()
-    cell.use_native = False  # our own loop, not PyTorch's kernel
     ref = torch_lstm_from(cell)
     x = torch.randn(B, T, D, dtype=torch.float64)
     h0, c0 = torch.randn(B, H, dtype=torch.float64), torch.randn(B, H, dtype=torch.float64)
     x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
 
-    out, (h, c) = cell.sequence(x1, (h0, c0), fast=fast)
+    out, (h, c) = on(fast, cell.sequence, x1, (h0, c0))
     out_ref, (h_ref, c_ref) = ref(x2, (h0[None], c0[None]))
     torch.testing.assert_close(out, out_ref, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(h, h_ref[0], rtol=1e-12, atol=1e-12)
@@ -80,13 +87,13 @@ def test_equals_torch_lstm_outputs_and_gradients_float64(fast):
 
 def test_native_fast_path_equals_plain_path_outputs_and_grads():
     torch.manual_seed(1)
-    cell = perturbed(LSTMCell(D, H)).eval()  # no dropout in eval: the fast path may use nn.LSTM's kernel
+    cell = perturbed(LSTMCell(D, H)).eval()  # no dropout: PyTorch's kernel applies (chosen on a GPU only)
     x = torch.randn(B, T, D)
     state = (torch.randn(B, H), torch.randn(B, H))
     results = []
-    for fast in (False, True):
+    for run in (lambda: on(False, cell.sequence, x, state), lambda: native.native_sequence(cell, x, state)):
         cell.zero_grad()
-        out, (h, c) = cell.sequence(x, state, fast=fast)
+        out, (h, c) = run()
         (out.pow(2).sum() + c.sum()).backward()
         results.append((out, c, [p.grad.clone() for p in cell.parameters()]))
     (o1, c1, g1), (o2, c2, g2) = results
@@ -96,16 +103,22 @@ def test_native_fast_path_equals_plain_path_outputs_and_grads():
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
 
 
-def test_native_path_is_taken_without_dropout(monkeypatch):
+class _OnGPU:
+    """Stands in for a CUDA tensor where only ``is_cuda`` is read."""
+    is_cuda = True
+
+
+def test_native_path_is_taken_on_a_gpu_without_dropout_never_on_the_cpu(monkeypatch):
     cell = LSTMCell(D, H, dropout_keep=0.9).eval()
     calls = []
-    original = LSTMCell._native_sequence
-    monkeypatch.setattr(LSTMCell, "_native_sequence", lambda self, *a: calls.append(1) or original(self, *a))
+    original = native.native_sequence
+    monkeypatch.setattr(native, "native_sequence", lambda *a: calls.append(1) or original(*a))
     cell.sequence(torch.randn(B, T, D))
-    assert calls == [1]
+    assert calls == []  # on the CPU our loop is faster than torch.nn.LSTM
+    assert native.wants_native([cell], _OnGPU())
     cell.train()  # dropout on: the native kernel cannot drop tanh(g), so the loop runs
-    cell.sequence(torch.randn(B, T, D))
-    assert calls == [1]
+    assert not native.wants_native([cell], _OnGPU())
+    assert not native.wants_native([cell.eval()], torch.zeros(1))
 
 
 def test_fast_loop_with_dropout_equals_plain_path_float32():
@@ -117,7 +130,7 @@ def test_fast_loop_with_dropout_equals_plain_path_float32():
     results = []
     for fast in (False, True):
         cell.zero_grad()
-        out, (h, c) = cell.sequence(x, masks=masks, fast=fast)
+        out, (h, c) = on(fast, cell.sequence, x, masks=masks)
         (out.sin().sum() + c.sum()).backward()
         results.append((out, [p.grad.clone() for p in cell.parameters()]))
     torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-5, atol=1e-5)
@@ -147,8 +160,8 @@ def test_keep_prob_one_is_no_dropout():
     cell = perturbed(LSTMCell(D, H, dropout_keep=1.0)).train()
     assert cell.dropout_masks(T, B, torch.zeros(1)) is None
     x = torch.randn(B, T, D)
-    out_train, _ = cell.sequence(x, fast=False)
-    out_eval, _ = cell.eval().sequence(x, fast=False)
+    out_train, _ = on(False, cell.sequence, x)
+    out_eval, _ = on(False, cell.eval().sequence, x)
     torch.testing.assert_close(out_train, out_eval)
 
 
@@ -160,7 +173,7 @@ def test_eval_mode_has_no_dropout():
     x = torch.randn(B, T, D)
     cell.eval()
     for fast in (False, True):
-        torch.testing.assert_close(cell.sequence(x, fast=fast)[0], plain.sequence(x, fast=False)[0])
+        torch.testing.assert_close(on(fast, cell.sequence, x)[0], on(False, plain.sequence, x)[0])
 
 
 def test_recurrent_dropout_masks_new_each_step_and_scaled():

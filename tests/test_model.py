@@ -2,6 +2,7 @@
 loss, parameter counts follow the equations."""
 
 import math
+from unittest import mock
 
 import pytest
 import torch
@@ -11,6 +12,15 @@ from sketchlib.config import HParams
 from sketchlib.nn.loss import total_loss
 from sketchlib.nn.lstm import LSTMCell
 from sketchlib.nn.model import ModelOutput, SketchRNN
+from sketchlib.nn.recurrent import FAST_PATHS, RecurrentCell
+from sketchlib import fast as fast_paths
+from sketchlib.fast import native
+
+
+def on(fast: bool, fn, *args, **kw):
+    """fn(*args, **kw) with the fast paths on or off (sketchlib.fast's one switch)."""
+    with fast_paths.enabled(fast):
+        return fn(*args, **kw)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: tiny tensors run fastest on one thread
@@ -76,7 +86,7 @@ def test_fast_path_equals_plain_path_in_training(dec_model):
     for fast in (False, True):
         torch.manual_seed(3)
         model.zero_grad()
-        out = model(strokes, lengths, fast=fast)
+        out = on(fast, model, strokes, lengths)
         loss = total_loss(out, strokes, lengths, kl_weight=0.5, kl_tolerance=0.0)["loss"]
         loss.backward()
         results.append((loss.detach(), out.y.detach(), [p.grad.clone() for p in model.parameters()]))
@@ -189,20 +199,18 @@ def test_cuda_paths_equal_the_cpu_reference(dec_model):
         model = perturb(SketchRNN(hparams(dec_model=dec_model)))
         strokes, lengths = batch(seed=11)
         eps = torch.randn(B, NZ)
-        ref = model.double().eval()(strokes.double(), lengths, eps=eps.double(), fast=False).y.float()
+        ref = on(False, model.double().eval(), strokes.double(), lengths, eps=eps.double()).y.float()
         gpu = model.float().cuda().eval()
-        lstm_cells = [m for m in gpu.modules() if isinstance(m, LSTMCell)]
-        for native in (True, False):
-            for cell in lstm_cells:
-                cell.use_native = native
-            y = gpu(strokes.cuda(), lengths.cuda(), eps=eps.cuda()).y
+        for use_native in (True, False):  # cuDNN where it applies (LSTM cells, eval), then our loops
+            with mock.patch.object(native, "wants_native", native.wants_native if use_native else lambda c, x: False):
+                y = gpu(strokes.cuda(), lengths.cuda(), eps=eps.cuda()).y
             torch.testing.assert_close(y.cpu(), ref, rtol=1e-4, atol=1e-4)
         gpu.train()
         results = []
         for fast in (False, True):
             torch.manual_seed(12)
             gpu.zero_grad()
-            out = gpu(strokes.cuda(), lengths.cuda(), fast=fast)
+            out = on(fast, gpu, strokes.cuda(), lengths.cuda())
             total_loss(out, strokes.cuda(), lengths.cuda(), 0.5, 0.0)["loss"].backward()
             results.append((out.y.detach().cpu(), [p.grad.cpu() for p in gpu.parameters()]))
         torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-4, atol=1e-4)
@@ -210,3 +218,30 @@ def test_cuda_paths_equal_the_cpu_reference(dec_model):
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32
+
+
+@pytest.mark.parametrize("dec_model", CELLS)
+def test_one_switch_default_fast_plain_when_asked(dec_model, monkeypatch):
+    """By default SketchRNN runs the registered fast versions; inside ``sketchlib.fast.enabled(False)``
+    the plain loop runs and no fast version is called; the two agree."""
+    model = perturb(SketchRNN(hparams(dec_model=dec_model))).train()
+    strokes, lengths = batch(seed=4)
+    calls = {"fast": 0, "plain": 0}
+    for key, fn in list(FAST_PATHS.impls.items()):
+        monkeypatch.setitem(FAST_PATHS.impls, key, lambda *a, fn=fn: calls.__setitem__("fast", calls["fast"] + 1) or fn(*a))
+    plain = RecurrentCell.plain_sequence
+    monkeypatch.setattr(RecurrentCell, "plain_sequence",
+                        lambda *a: calls.__setitem__("plain", calls["plain"] + 1) or plain(*a))
+    results = []
+    for fast in (None, False):  # None: the default, untouched
+        torch.manual_seed(5)
+        model.zero_grad()
+        out = model(strokes, lengths) if fast is None else on(False, model, strokes, lengths)
+        total_loss(out, strokes, lengths, kl_weight=0.5, kl_tolerance=0.0)["loss"].backward()
+        results.append((out.y.detach(), [p.grad.clone() for p in model.parameters()]))
+        if fast is None:
+            assert calls == {"fast": 2, "plain": 0}  # encoder (both directions) and decoder
+    assert calls == {"fast": 2, "plain": 3}  # plain: encoder forwards, backwards, decoder
+    torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-5, atol=1e-5)
+    for a, b in zip(results[0][1], results[1][1]):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)

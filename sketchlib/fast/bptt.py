@@ -26,11 +26,6 @@ from __future__ import annotations
 import torch
 
 
-#: Defer the recurrent weights' gradients (True) or let autograd sum them step by step (False,
-#: for benchmarks and checks).
-ENABLED = True
-
-
 class RecurrentWeight:
     """The recurrent matrix W [(K,) H, G] of one loop; ``step(pre_t, h, t)`` = pre_t + h W.
 
@@ -39,9 +34,13 @@ class RecurrentWeight:
     each index used once per forward pass.
     """
 
+    #: Defer the weight's gradient (True); ``bench/train_step.py`` sets it False for one row, to
+    #: measure what deferring saves against autograd's step-by-step sum.
+    defer = True
+
     def __init__(self, W: torch.Tensor):
         self.W = W
-        self.deferred = ENABLED and torch.is_grad_enabled() and W.requires_grad
+        self.deferred = self.defer and torch.is_grad_enabled() and W.requires_grad
         self.h: dict[int, torch.Tensor] = {}
         self.da: dict[int, torch.Tensor] = {}
         if self.deferred:

@@ -3,13 +3,13 @@
 After its matrix products a cell's step is all element-wise: sigmoids, tanh, the cell update,
 layer norms. Run one operation at a time that is 8 (LSTM) to 30 (HyperLSTM) kernels a step,
 twice that in the backward pass, each too small to keep a GPU busy: for 250 steps the launches,
-not the arithmetic, set the time. Each cell keeps that work in one function of tensors, marked
-with :func:`fused`. Normally the function simply runs. With fusion on (:func:`set_enabled`, or
-``with enabled(True):``) and its inputs on a GPU, it runs as
+not the arithmetic, set the time. Each fast cell keeps that work in one function of tensors,
+marked with :func:`fused`. Normally the function simply runs. With compilation on
+(``sketchlib.fast.enabled(compile=True)``) and its inputs on a GPU, it runs as
 ``torch.compile(fn, fullgraph=True, dynamic=False)``: Inductor writes a handful of Triton
-kernels for the forward and the backward. On a CPU, or with fusion off, nothing is compiled.
+kernels for the forward and the backward. On a CPU, or with compilation off, nothing is compiled.
 
-Fusion is off by default; the training command turns it on for CUDA (``--compile``, default
+Compilation is off by default; the training command turns it on for CUDA (``--compile``, default
 auto). Compiling takes seconds once per shape (warm-up, compile and capture together took 1 to 13 s
 in ``bench/results/train_step-full-cuda.json``), which pays back within a few hundred
 steps. The compiled and plain functions are tested equal (``tests/test_cuda_graph.py``, on a GPU).
@@ -17,32 +17,11 @@ steps. The compiled and plain functions are tested equal (``tests/test_cuda_grap
 
 from __future__ import annotations
 
-import contextlib
 import functools
 
 import torch
 
-_state = {"enabled": False}
-
-
-def set_enabled(flag: bool) -> None:
-    """Turn fusion on or off for every :func:`fused` function."""
-    _state["enabled"] = bool(flag)
-
-
-def is_enabled() -> bool:
-    return _state["enabled"]
-
-
-@contextlib.contextmanager
-def enabled(flag: bool = True):
-    """``with enabled(True): ...`` runs the block with fusion on (restores the previous setting)."""
-    old = _state["enabled"]
-    _state["enabled"] = bool(flag)
-    try:
-        yield
-    finally:
-        _state["enabled"] = old
+from sketchlib.nn.recurrent import FAST_PATHS
 
 
 def fused(fn):
@@ -52,7 +31,7 @@ def fused(fn):
     @functools.wraps(fn)
     def wrapper(*args):
         nonlocal compiled
-        if _state["enabled"] and args[0].is_cuda:
+        if FAST_PATHS.compile and args[0].is_cuda:
             if compiled is None:
                 compiled = torch.compile(fn, fullgraph=True, dynamic=False)
             return compiled(*args)

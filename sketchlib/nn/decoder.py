@@ -91,7 +91,7 @@ class Decoder(nn.Module):
         z = z[:, None].expand(-1, s.shape[1], -1) if s.dim() == 3 else z
         return torch.cat([s, z.to(s.dtype)], dim=-1)
 
-    def forward(self, inputs: torch.Tensor, z: torch.Tensor | None, state=None, fast: bool = True):
+    def forward(self, inputs: torch.Tensor, z: torch.Tensor | None, state=None):
         """Teacher forcing. inputs S_0..S_{N_max-1} [B, T, 5], z [B, N_z] -> (y [B, T, 6M+3], final state).
 
         ``state`` defaults to :meth:`initial_state`.
@@ -101,7 +101,7 @@ class Decoder(nn.Module):
         if state is None:
             state = self.initial_state(z, inputs.shape[0])
         x = F.dropout(self.cell_inputs(inputs, z), self.input_drop, self.training)  # [B, T, 5 + N_z]
-        h, state = self.cell.sequence(x, state, fast=fast)  # [B, T, H]
+        h, state = self.cell.sequence(x, state)  # [B, T, H] (the fast version when sketchlib.fast's switch is on)
         return self.to_y(F.dropout(h, self.output_drop, self.training)), state
 
     @torch.no_grad()

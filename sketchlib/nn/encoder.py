@@ -8,7 +8,8 @@ final hidden states, joined, describe the whole sketch::
 
 Each sketch is read over its TRUE length N_s: the forward pass ends at the last real point and
 the backward pass starts there, never in the padding (the reference's ``bidirectional_dynamic_rnn``
-with ``sequence_length``).
+with ``sequence_length``). A faster version of :meth:`Encoder.final_hidden` (both directions in one
+loop; PyTorch's LSTM kernel on a GPU) lives in :mod:`sketchlib.fast` and runs when its switch is on.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from torch import nn
 
 from sketchlib.config import HParams
 from sketchlib.nn.layer_norm_lstm import LayerNormLSTMCell
-from sketchlib.nn.lstm import LSTMCell, call_native_lstm, native_lstm_template
+from sketchlib.nn.lstm import LSTMCell
+from sketchlib.nn.recurrent import FAST_PATHS
 
 
 def check_lengths(lengths: torch.Tensor, batch_size: int, n_max: int) -> torch.Tensor:
@@ -78,52 +80,19 @@ class Encoder(nn.Module):
             nn.init.normal_(head.weight, std=0.001)
             nn.init.zeros_(head.bias)
 
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor, fast: bool = True):
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor):
         """x [B, N_max, 5], lengths [B] -> (μ [B, N_z], σ̂ [B, N_z])."""
-        h = self.final_hidden(x, lengths, fast=fast)  # [B, 2H] = [h→ ; h←]
+        h = self.final_hidden(x, lengths)  # [B, 2H] = [h→ ; h←]
         return self.to_mu(h), self.to_sigma_hat(h)
 
-    def final_hidden(self, x: torch.Tensor, lengths: torch.Tensor, fast: bool = True) -> torch.Tensor:
+    def final_hidden(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """h = [h→ ; h←] [B, 2H]: final hidden states of both directions over the true lengths."""
         if x.dim() != 3 or x.shape[-1] != 5:
             raise ValueError(f"encoder input must be [B, N_max, 5] stroke-5 rows, got {list(x.shape)}")
         lengths = check_lengths(lengths, x.shape[0], x.shape[1])
-        if fast and self._can_use_native():
-            return self._native_final_hidden(x, lengths)
-        x_bw = reverse_within_lengths(x, lengths)
-        if fast:  # both directions in one loop
-            B, T = x.shape[:2]
-            masks = [cell.dropout_masks(T, B, x) for cell in (self.cell_fw, self.cell_bw)]
-            zero = [cell.zero_state(B) for cell in (self.cell_fw, self.cell_bw)]
-            (out_fw, out_bw), _ = type(self.cell_fw).stacked_fast_sequence(
-                [self.cell_fw, self.cell_bw], [x, x_bw], zero, masks)  # each [B, T, H]
-        else:
-            out_fw, _ = self.cell_fw.sequence(x, fast=False)  # [B, T, H]
-            out_bw, _ = self.cell_bw.sequence(x_bw, fast=False)
+        fast = FAST_PATHS.lookup("encoder", type(self.cell_fw))
+        if fast is not None:
+            return fast(self.cell_fw, self.cell_bw, x, lengths)
+        out_fw, _ = self.cell_fw.sequence(x)  # [B, T, H]
+        out_bw, _ = self.cell_bw.sequence(reverse_within_lengths(x, lengths))  # S_{N_s} .. S_1, then the padding
         return torch.cat([last_real_step(out_fw, lengths), last_real_step(out_bw, lengths)], dim=1)
-
-    def _can_use_native(self) -> bool:
-        cells = (self.cell_fw, self.cell_bw)
-        return all(isinstance(c, LSTMCell) and c.use_native and not c.dropout_active() for c in cells)
-
-    def _native_final_hidden(self, x: torch.Tensor, lengths: torch.Tensor, packed: bool | None = None) -> torch.Tensor:
-        """Plain LSTM without dropout: PyTorch's LSTM kernel (cuDNN on a GPU).
-
-        With ``lengths`` on the CPU (``packed`` default) the sketches go in as packed sequences, so
-        no step is computed in the padding. With lengths on the GPU reading them would stall the
-        stream (and break CUDA-graph capture), so each direction runs over all N_max steps, the
-        backward one over :func:`reverse_within_lengths`, and h is read at the last real step:
-        the same numbers, some wasted steps.
-        """
-        if packed is None:
-            packed = lengths.device.type == "cpu"
-        if not packed:
-            template = native_lstm_template(self.cell_fw.input_size, self.cell_fw.hidden_size, bidirectional=False)
-            out_fw, _ = call_native_lstm(template, self.cell_fw.native_parameters(), x)  # [B, T, H]
-            out_bw, _ = call_native_lstm(template, self.cell_bw.native_parameters(), reverse_within_lengths(x, lengths))
-            return torch.cat([last_real_step(out_fw, lengths), last_real_step(out_bw, lengths)], dim=1)
-        packed_x = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        params = {**self.cell_fw.native_parameters(), **self.cell_bw.native_parameters(suffix="_reverse")}
-        template = native_lstm_template(self.cell_fw.input_size, self.cell_fw.hidden_size, bidirectional=True)
-        _, (h_n, _) = call_native_lstm(template, params, packed_x)  # h_n [2, B, H] in the batch's order
-        return torch.cat([h_n[0], h_n[1]], dim=1)

@@ -20,10 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sketchlib.fast.bptt import RecurrentWeight
-from sketchlib.fast.fusion import fused
-from sketchlib.nn.lstm import (LSTMState, RecurrentCell, _stack, _stack_masks, _unstack, glorot_uniform_, orthogonal_per_gate_,
-                            recurrent_dropout_masks)
+from sketchlib.nn.lstm import LSTMState
+from sketchlib.nn.recurrent import RecurrentCell, check_keep, gate_step, glorot_uniform_, orthogonal_per_gate_
 
 
 def layer_norm(v: torch.Tensor, gain: torch.Tensor, shift: torch.Tensor, eps: float) -> torch.Tensor:
@@ -32,24 +30,6 @@ def layer_norm(v: torch.Tensor, gain: torch.Tensor, shift: torch.Tensor, eps: fl
     ``gain`` and ``shift`` broadcast against v: [H] for one vector, [4, H] for v [B, 4, H] (one pair per gate).
     """
     return torch.addcmul(shift, F.layer_norm(v, v.shape[-1:], eps=eps), gain)
-
-
-def _layer_norm_lstm_update(a, c, mask, gain, shift, cell_gain, cell_shift, eps: float):
-    """The element-wise part of a step: (h_i, c_i) from the gate pre-activations a [.., 4, H] and c_{i-1} [.., H].
-
-    ``shift`` carries the forget bias on the f row; gains and shifts broadcast against a and c.
-    """
-    a = torch.addcmul(shift, F.layer_norm(a, a.shape[-1:], eps=eps), gain)  # each gate normalised on its own
-    s = torch.sigmoid(a)
-    g = torch.tanh(a[..., 1, :])
-    if mask is not None:
-        g = g * mask
-    c = torch.addcmul(s[..., 2, :] * c, s[..., 0, :], g)
-    c_norm = torch.addcmul(cell_shift, F.layer_norm(c, c.shape[-1:], eps=eps), cell_gain)
-    return s[..., 3, :] * torch.tanh(c_norm), c
-
-
-layer_norm_lstm_update = fused(_layer_norm_lstm_update)
 
 
 class LayerNormLSTMCell(RecurrentCell):
@@ -71,10 +51,9 @@ class LayerNormLSTMCell(RecurrentCell):
     def __init__(self, input_size: int, hidden_size: int, forget_bias: float = 1.0, dropout_keep: float = 1.0,
                  eps: float = 1e-3):
         super().__init__()
-        if not 0.0 < dropout_keep <= 1.0:
-            raise ValueError(f"dropout_keep is a keep probability in (0, 1], got {dropout_keep!r}")
+        self.dropout_keep = check_keep(dropout_keep)
         self.input_size, self.hidden_size = input_size, hidden_size
-        self.forget_bias, self.dropout_keep, self.eps = float(forget_bias), float(dropout_keep), float(eps)
+        self.forget_bias, self.eps = float(forget_bias), float(eps)
         self.state_sizes = (hidden_size, hidden_size)  # (h, c)
         self.W_xh = nn.Parameter(torch.empty(input_size, 4 * hidden_size))
         self.W_hh = nn.Parameter(torch.empty(hidden_size, 4 * hidden_size))
@@ -92,59 +71,13 @@ class LayerNormLSTMCell(RecurrentCell):
         for shift in (self.gate_shift, self.cell_shift):
             nn.init.zeros_(shift)
 
-    # -- one step (the plain path) -----------------------------------------------------------
     def forward(self, x: torch.Tensor, state: LSTMState, mask: torch.Tensor | None = None,
                 return_gates: bool = False):
         """One step. x [B, D], state (h, c) each [B, H] -> (h_i, (h_i, c_i)) [, gates dict]."""
         h, c = state
-        B, H = x.shape[0], self.hidden_size
-        a = (x @ self.W_xh + h @ self.W_hh).view(B, 4, H)  # [B, 4, H], gates (i, g, f, o)
-        a = layer_norm(a, self.gate_gain.view(4, H), self.gate_shift.view(4, H), self.eps)  # per gate
-        a_i, a_g, a_f, a_o = a.unbind(1)
-        i = torch.sigmoid(a_i)
-        f = torch.sigmoid(a_f + self.forget_bias)
-        g = torch.tanh(a_g)
-        o = torch.sigmoid(a_o)
-        if mask is None and self.dropout_active():
-            mask = recurrent_dropout_masks(1, B, H, self.dropout_keep, x)[0]
-        g_kept = g if mask is None else g * mask
-        c = f * c + i * g_kept
-        h = o * torch.tanh(layer_norm(c, self.cell_gain, self.cell_shift, self.eps))
-        if return_gates:
-            return h, (h, c), dict(i=i, f=f, g=g, o=o, c=c, h=h)
-        return h, (h, c)
-
-    def _fast_sequence(self, x: torch.Tensor, state: LSTMState, masks: torch.Tensor | None):
-        (out,), (state,) = LayerNormLSTMCell.stacked_fast_sequence([self], [x], [state], [masks])
-        return out, state
-
-    @staticmethod
-    def stacked_fast_sequence(cells, xs, states, masks):
-        """The fast path for K cells at once (the encoder runs both directions in one loop).
-
-        Before the loop: every input projection x W_xh, one matmul per cell; the forget bias is
-        folded into the f gate's LN shift. Per step: one (batched) matmul h W_hh (weight gradient
-        deferred, :mod:`sketchlib.fast.bptt`) and :func:`layer_norm_lstm_update`: the four gate LNs as one
-        ``layer_norm`` call and the element-wise update (fusable, :mod:`sketchlib.fast.fusion`).
-        xs[k] [B, T, D], states[k] (h, c), masks[k] [T, B, H] or None -> ([B, T, H] per cell, states).
-        With K = 1 the tensors simply have no leading K dimension.
-        """
-        (B, T, D), H, eps = xs[0].shape, cells[0].hidden_size, cells[0].eps
-        pre = _stack([(x.transpose(0, 1).reshape(T * B, D) @ cell.W_xh).view(T, B, 4 * H)
-                      for cell, x in zip(cells, xs)], dim=1)  # [T, (K,) B, 4H]
-        W_hh = RecurrentWeight(_stack([cell.W_hh for cell in cells], dim=0))  # [(K,) H, 4H]
-        gain = _stack([cell.gate_gain.view(4, H) for cell in cells], dim=0).unsqueeze(-3)  # [(K,) 1, 4, H]
-        shift = _stack([cell.gate_shift.view(4, H) + cell._forget_shift(xs[0]) for cell in cells],
-                       dim=0).unsqueeze(-3)
-        cell_gain = _stack([cell.cell_gain for cell in cells], dim=0).unsqueeze(-2)  # [(K,) 1, H]
-        cell_shift = _stack([cell.cell_shift for cell in cells], dim=0).unsqueeze(-2)
-        h = _stack([s[0] for s in states], dim=0)  # [(K,) B, H]
-        c = _stack([s[1] for s in states], dim=0)
-        masks = _stack_masks(masks)  # [T, (K,) B, H] or None
-        outputs = []
-        for t, pre_t in enumerate(pre.unbind(0)):  # unbind: one backward op for all T slices
-            a = W_hh.step(pre_t, h, t).unflatten(-1, (4, H))  # [(K,) B, 4, H]
-            h, c = layer_norm_lstm_update(a, c, None if masks is None else masks[t], gain, shift, cell_gain,
-                                          cell_shift, eps)
-            outputs.append(h)
-        return _unstack(torch.stack(outputs, dim=-2), h, c, len(cells))  # outputs [(K,) B, T, H]
+        H = self.hidden_size
+        a = (x @ self.W_xh + h @ self.W_hh).view(-1, 4, H)  # [B, 4, H], gates (i, g, f, o)
+        a = layer_norm(a, self.gate_gain.view(4, H), self.gate_shift.view(4, H), self.eps)  # each gate on its own
+        h, c, gates = gate_step(a, c, self.forget_bias, self.step_mask(mask, x),
+                                norm=lambda c: layer_norm(c, self.cell_gain, self.cell_shift, self.eps))
+        return (h, (h, c), gates) if return_gates else (h, (h, c))

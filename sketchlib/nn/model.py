@@ -37,7 +37,8 @@ class SketchRNN(nn.Module):
     * ``forward(strokes, lengths, eps=None) -> ModelOutput`` (teacher forcing; ε ~ N(0, I) drawn when None)
     * ``initial_state(z, batch_size)`` and ``step(s_prev, z, state) -> (y, state)`` for sampling
 
-    ``fast=False`` (on encode / forward) runs the plain step-by-step cells instead of the fast path.
+    ``with sketchlib.fast.enabled(False):`` runs the plain step-by-step cells instead of the fast path
+    (the default, :mod:`sketchlib.fast`).
     """
 
     def __init__(self, hp: HParams):
@@ -51,22 +52,21 @@ class SketchRNN(nn.Module):
         if strokes.dim() != 3 or strokes.shape[-1] != 5 or strokes.shape[1] < 2:
             raise ValueError(f"strokes must be a stroke-5 batch [B, N_max + 1, 5], got {list(strokes.shape)}")
 
-    def encode(self, strokes: torch.Tensor, lengths: torch.Tensor, fast: bool = True):
+    def encode(self, strokes: torch.Tensor, lengths: torch.Tensor):
         """strokes [B, N_max+1, 5], lengths [B] -> (μ, σ̂) each [B, N_z]. The encoder sees rows 1..N_max."""
         if self.encoder is None:
             raise ValueError("an unconditional SketchRNN has no encoder (hp.conditional is False)")
         self._check_batch(strokes)
-        return self.encoder(strokes[:, 1:], lengths, fast=fast)
+        return self.encoder(strokes[:, 1:], lengths)
 
-    def forward(self, strokes: torch.Tensor, lengths: torch.Tensor, eps: torch.Tensor | None = None,
-                fast: bool = True) -> ModelOutput:
+    def forward(self, strokes: torch.Tensor, lengths: torch.Tensor, eps: torch.Tensor | None = None) -> ModelOutput:
         """Teacher-forced pass: y_i for every target row S_1..S_{N_max}, plus μ, σ̂ and z = μ + σ ⊙ ε."""
         self._check_batch(strokes)
         mu = sigma_hat = z = None
         if self.encoder is not None:
-            mu, sigma_hat = self.encode(strokes, lengths, fast=fast)
+            mu, sigma_hat = self.encode(strokes, lengths)
             z = reparameterize(mu, sigma_hat, eps)  # [B, N_z]
-        y, _ = self.decoder(strokes[:, :-1], z, fast=fast)  # inputs S_0..S_{N_max-1}
+        y, _ = self.decoder(strokes[:, :-1], z)  # inputs S_0..S_{N_max-1}
         return ModelOutput(y, mu, sigma_hat, z)
 
     def initial_state(self, z: torch.Tensor | None, batch_size: int | None = None):

@@ -22,11 +22,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from sketchlib import fast as fast_paths
 from sketchlib.config import HParams
 from sketchlib.data.fileio import atomic_write
 from sketchlib.nn.loss import LOSS_KEYS
 from sketchlib.train import checkpoint
 from sketchlib.train.logs import read_log
+from sketchlib.train.schedules import kl_weight
 
 LAST = "last.safetensors"
 BEST = "best.safetensors"
@@ -206,10 +208,7 @@ class Run:
 
     def validate(self, step: int) -> dict:
         """Validation losses at ``step`` (logged); a new lowest loss saves ``best.safetensors``."""
-        from sketchlib.fast import fusion
-        from sketchlib.train.schedules import kl_weight
-
-        with fusion.enabled(False):  # eval batches have other shapes: not worth compiling
+        with fast_paths.enabled(None, compile=False):  # eval batches have other shapes: not worth compiling
             v = self.evaluate(self.model, self.valid, self.hp, kl_weight_value=kl_weight(max(step - 1, 0), self.hp),
                               seed=self.cfg.seed, device=self.device)
         rec = {"split": "valid", "step": step, **v, "time_s": round(self.wall_before + self.elapsed(), 3)}

@@ -14,7 +14,9 @@ import warnings
 
 import torch
 
+from sketchlib import fast as fast_paths
 from sketchlib.device import resolve_device
+from sketchlib.fast.cuda_graph import GraphedTrainStep
 from sketchlib.train.guard import RunLock, StopSignals, remove_stale_temp_files
 from sketchlib.train.run import RUN_FILES, Run, RunConfig
 from sketchlib.train.step import set_learning_rate, train_step
@@ -44,9 +46,8 @@ class Session(contextlib.ExitStack):
             old_tf32 = torch.backends.cuda.matmul.allow_tf32
             torch.backends.cuda.matmul.allow_tf32 = bool(cfg.tf32)
             self.callback(setattr, torch.backends.cuda.matmul, "allow_tf32", old_tf32)
-            from sketchlib.fast import fusion
 
-            self.enter_context(fusion.enabled(use_compile))
+            self.enter_context(fast_paths.enabled(None, compile=use_compile))
             if self.rank == 0:  # one trainer per run folder; then nobody else writes there
                 self.enter_context(RunLock(cfg.out_dir))
                 remove_stale_temp_files(cfg.out_dir, RUN_FILES)
@@ -135,8 +136,6 @@ def make_update(run: Run, s: Session):
             return train_step(model, optimizer, hp, strokes.to(device), lengths.to(device), w)
 
         return update
-    from sketchlib.fast import fusion
-    from sketchlib.fast.cuda_graph import GraphedTrainStep
 
     bare.train()
     graphed = GraphedTrainStep(bare, optimizer, hp, hp.batch_size, device, graph=True)
@@ -146,11 +145,11 @@ def make_update(run: Run, s: Session):
         try:
             return graphed(strokes, lengths, lr, w)
         except Exception as exc:  # noqa: BLE001 - compile problems come in many types
-            if graphed.graph is not None or not fusion.is_enabled():
+            if graphed.graph is not None or not fast_paths.is_compiling():
                 raise
             warnings.warn(f"torch.compile failed ({type(exc).__name__}: {exc}); training without fusion",
                           stacklevel=2)
-            fusion.set_enabled(False)
+            fast_paths.configure(compile=False)
             run.run_info["compile"] = False
             graphed = GraphedTrainStep(bare, optimizer, hp, hp.batch_size, device, graph=True)
             return graphed(strokes, lengths, lr, w)
