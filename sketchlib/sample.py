@@ -122,6 +122,19 @@ def _stepper(model, z: torch.Tensor | None, n: int, fast: bool = True):
     return model.initial_state(z, n), lambda s_prev, st: model.step(s_prev, z, st)
 
 
+def stepper_name(model, fast: bool = True) -> str:
+    """Which stepper :func:`sample` runs for ``model`` in eval mode: "numpy", "fused torch" or "model.step"."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        if fast and _numpy_step_applies(model, device):
+            return "numpy"
+        return "fused torch" if fast and _plain_lstm_decoder(model) else "model.step"
+    finally:
+        model.train(was_training)
+
+
 class TorchStepper:
     """A torch ``step(s_prev, state)`` (:func:`_stepper`) behind the stepper interface, numpy in and out."""
 
@@ -219,7 +232,8 @@ def _loop(stepper, draw, steps: int, n: int, stop_at_p3: bool, scalar: bool) -> 
 
 
 def sample(model, n: int = 1, z=None, temperature: float = 1.0, greedy: bool = False, max_len: int | None = None,
-           generator: torch.Generator | None = None, *, fast: bool = True, prefix=None) -> list[np.ndarray]:
+           generator: torch.Generator | None = None, *, fast: bool = True, prefix=None,
+           stop_at_p3: bool = True) -> list[np.ndarray]:
     """Decode ``n`` sketches together; a list of float32 stroke-3 arrays in normalised units.
 
     ``z``: [N_z] or [n, N_z] latent vectors (conditional model); None draws z ~ N(0, I) from
@@ -228,7 +242,7 @@ def sample(model, n: int = 1, z=None, temperature: float = 1.0, greedy: bool = F
     ``prefix``: a normalised stroke-3 drawing the decoder reads first (every sketch continues it; the
     result is the continuation, at most ``max_len`` minus its length points). ``fast=False`` is the
     reference path: ``model.step`` and :func:`sample_outputs` at every step (the same sketches as
-    the fast path, up to float32 rounding).
+    the fast path, up to float32 rounding). ``stop_at_p3=False`` runs all ``max_len`` steps (timing).
     """
     hp = _model_hp(model)
     _check_temperature(temperature, greedy)
@@ -252,7 +266,7 @@ def sample(model, n: int = 1, z=None, temperature: float = 1.0, greedy: bool = F
                                       else contextlib.nullcontext()):
             z, n = _prepare_z(model, int(n), z, generator)
             return decode(model, z, n, T, temperature=temperature, greedy=greedy, generator=generator,
-                          prefix=s5, fast=fast)
+                          prefix=s5, fast=fast, stop_at_p3=stop_at_p3)
     finally:
         model.train(was_training)
 
