@@ -176,7 +176,7 @@ def decode(model, z: torch.Tensor | None, n: int, steps: int, *, temperature: fl
     ``z`` [n, N_z] on the model's device (None: unconditional), as :func:`sample` prepares it.
     ``prefix``: a stroke-5 array [N + 1, 5] S_0..S_N the decoder reads first (teacher forcing, no
     draw); the result is then the continuation after S_N. ``stop_at_p3=False`` runs all ``steps``
-    (p3 then counts as a lift), to time a fixed number of steps. ``fast`` picks the stepper (the
+    (a p3 is recorded as a pen-down point and fed back as p3), to time a fixed number of steps. ``fast`` picks the stepper (the
     module docstring). The caller holds eval mode and ``torch.inference_mode``.
     """
     tau = _check_temperature(temperature, greedy)
