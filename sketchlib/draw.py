@@ -193,20 +193,22 @@ def one_draw(dec, noise: Noise | None, M: int, tau: float, greedy: bool):
     """
     hx, Wy = dec.hx, dec.Wy
     W_head, head = Wy[:3 + M], np.empty(3 + M, dtype=np.float32)  # [3 + M, H + 1], [3 + M]
-    chunk = {"lo": 0, "hi": 0}  # the noise of steps lo..hi-1 as Python floats
+    lo = hi = 0  # the noise of steps lo..hi-1 as Python floats, in gs and es
+    gs = es = None
 
     def draw(t):
+        nonlocal lo, hi, gs, es
         dec.advance()  # h_t into x
         np.dot(W_head, hx, head)  # (q_hat, pi_hat)
         if greedy:
             g = e = None
         else:
-            if t >= chunk["hi"]:  # up to 1024 lists of 3 + M (y[:3 + M]'s layout) and pairs (e1, e2)
+            if t >= hi:  # up to 1024 lists of 3 + M (y[:3 + M]'s layout) and pairs (e1, e2)
                 s, g_pi, g_pen, eps = noise.block_at(t)
                 i, j = t - s, min(t - s + 1024, len(g_pi))
-                chunk["g"] = (tau * np.concatenate([g_pen[i:j, 0], g_pi[i:j, 0]], axis=1)).tolist()
-                chunk["e"], chunk["lo"], chunk["hi"] = eps[i:j, 0].tolist(), t, s + j
-            g, e = chunk["g"][t - chunk["lo"]], chunk["e"][t - chunk["lo"]]
+                gs = (tau * np.concatenate([g_pen[i:j, 0], g_pi[i:j, 0]], axis=1)).tolist()
+                es, lo, hi = eps[i:j, 0].tolist(), t, s + j
+            g, e = gs[t - lo], es[t - lo]
         pen, k = _choose_one(head.tolist(), greedy, g)
         p = np.dot(Wy[3 + M + k::M], hx).tolist()  # (mu_x, mu_y, sigma_hat_x, sigma_hat_y, rho_hat) of component k
         dx, dy = _offset_one(p, tau, greedy, e)

@@ -207,12 +207,13 @@ def _loop(stepper, draw, steps: int, n: int, stop_at_p3: bool, scalar: bool) -> 
     out = np.zeros((min(steps, 256), n, 3), dtype=np.float32)  # [t, n, 3] stroke-3 rows; doubles as needed
     length = np.full(n, steps, dtype=np.int64)  # index of each sketch's p3
     alive = np.ones(n, dtype=bool)
+    feed, append = stepper.feed, rows.append
     for t in range(steps):
         dx, dy, pen = draw(t)  # [n] each, or numbers
         if scalar:
             if pen == 2 and stop_at_p3:
                 break
-            rows.append((dx, dy, pen == 1))
+            append((dx, dy, pen == 1))
         else:
             if t == len(out):
                 out = np.concatenate([out, np.zeros_like(out)])
@@ -225,7 +226,7 @@ def _loop(stepper, draw, steps: int, n: int, stop_at_p3: bool, scalar: bool) -> 
                 alive &= ~ended
                 if not alive.any():
                     break
-        stepper.feed(dx, dy, pen)  # S_t, read by the next step
+        feed(dx, dy, pen)  # S_t, read by the next step
     if scalar:
         return [np.array(rows, dtype=np.float32).reshape(-1, 3)]
     return [np.ascontiguousarray(out[: length[i], i]) for i in range(n)]
