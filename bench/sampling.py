@@ -10,11 +10,14 @@ would stop earlier; this measures the worst case the z-sliders must handle).
 
     python bench/sampling.py --size small        # CI smoke test
     python bench/sampling.py --size full         # 512-unit decoder, 250 steps (the issue's CPU targets)
+    python bench/sampling.py --size small --baseline old.json   # adds ratio_vs_baseline (new ms / old ms)
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import statistics
 import sys
 from pathlib import Path
 
@@ -65,18 +68,44 @@ def run(size: str, device: torch.device, repeats: int) -> dict:
                 numpy_blas_threads_default=blas[0]() if blas else None)
 
 
+def compare(result: dict, baseline: dict, name: str) -> dict:
+    """Each row's ``ratio_vs_baseline`` (this run's ms / the baseline's, same decoder, batch and path; above 1 is
+    slower) and their geometric mean, from a JSON this script wrote earlier (e.g. on another commit)."""
+    key = lambda r: (r["decoder"], r["batch"], r["path"])  # noqa: E731
+    old = {key(r): r for r in baseline["rows"]}
+    ratios, min_ratios = [], []
+    for r in result["rows"]:
+        if key(r) in old:
+            r["ratio_vs_baseline"] = r["ms"] / old[key(r)]["ms"]
+            r["min_ratio_vs_baseline"] = r["min_ms"] / old[key(r)]["min_ms"]  # best runs: less of the machine's load
+            ratios.append(r["ratio_vs_baseline"])
+            min_ratios.append(r["min_ratio_vs_baseline"])
+    if not ratios:
+        raise ValueError(f"the baseline {name} has no row matching this run's")
+    return dict(name=name, command=baseline.get("command"), rows=len(ratios),
+                geomean_ratio=statistics.geometric_mean(ratios), geomean_min_ratio=statistics.geometric_mean(min_ratios))
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--size", choices=sorted(SIZES), default="small")
     p.add_argument("--device", default="cpu")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--baseline", type=Path, default=None, help="an earlier JSON of this script to compare with")
+    p.add_argument("--baseline-name", default=None, help="what the baseline is (default: its path)")
     a = p.parse_args(argv)
     device = torch.device(a.device)
     result = run(a.size, device, a.repeats)
+    if a.baseline is not None:
+        result["baseline"] = compare(result, json.loads(a.baseline.read_text()), a.baseline_name or str(a.baseline))
     result["command"] = "python bench/sampling.py " + " ".join(argv if argv is not None else sys.argv[1:])
     print(f"# sampling, {a.size}: {result['machine']['device']}, {result['machine']['torch_threads']} threads")
-    print_table(result["rows"], ["decoder", "units", "batch", "steps", "path", "ms", "speedup_vs_plain"])
+    cols = ["decoder", "units", "batch", "steps", "path", "ms", "speedup_vs_plain"]
+    print_table(result["rows"], cols + (["ratio_vs_baseline", "min_ratio_vs_baseline"] if "baseline" in result else []))
+    if "baseline" in result:
+        b = result["baseline"]
+        print(f"# geometric mean of ms / baseline ms: median {b['geomean_ratio']:.3f}, best {b['geomean_min_ratio']:.3f}")
     write_json(a.out or RESULTS / f"sampling-{a.size}-{device.type}.json", result)
     return result
 

@@ -327,3 +327,109 @@ def test_encode_and_reconstruct():
         S.encode(_model(conditional=False), sketches)
     with pytest.raises(ValueError, match="unconditional"):
         S.sample(_model(conditional=False), z=torch.zeros(4))
+
+
+# ---------------------------------------------------------------------------------------------- issue 10, item 8
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_item8_nan_z_is_refused(bad):
+    """A NaN or infinite z is a clear error, not a sketch of NaN offsets."""
+    model = _model()
+    z = torch.zeros(4)
+    z[2] = bad
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        S.sample(model, z=z, temperature=0.5)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        S.sample(model, n=2, z=torch.stack([torch.zeros(4), z]), greedy=True, fast=False)
+
+
+def test_item8_huge_max_len_allocates_nothing_up_front(monkeypatch):
+    """max_len = 10**9: the noise comes in bounded blocks, the output grows as drawn; sketches end at p3."""
+    requested = []
+    real_rand, real_randn = torch.rand, torch.randn
+
+    def spy(real):
+        def draw(*a, **k):
+            shape = a[0] if isinstance(a[0], (tuple, list)) else [x for x in a if isinstance(x, int)]
+            requested.append(math.prod(shape))
+            assert requested[-1] * 8 <= 1 << 27, f"{shape}: noise for every step, drawn up front"  # 128 MiB
+            return real(*a, **k)
+        return draw
+
+    monkeypatch.setattr(torch, "rand", spy(real_rand))
+    monkeypatch.setattr(torch, "randn", spy(real_randn))
+    model = _model()
+    for n, fast in ((1, True), (3, True), (3, False)):
+        requested.clear()
+        g = torch.Generator().manual_seed(0)
+        out = S.sample(model, n=n, temperature=0.5, max_len=10**9, generator=g, fast=fast)
+        assert len(out) == n and all(len(s) < 10**6 for s in out)
+        assert requested
+    out = S.sample(Scripted([3, 5]), n=2, max_len=10**9, generator=torch.Generator().manual_seed(0))
+    assert [len(s) for s in out] == [3, 5]
+    with pytest.raises(ValueError, match="max_len"):
+        S.sample(model, max_len=0)
+
+
+def test_noise_in_blocks_is_the_up_front_draw_when_it_fits(monkeypatch):
+    """One block = the old up-front draw (so seeds give the same sketches); smaller blocks are still seeded."""
+    model = _perturbed()
+    ref = S.sample(model, n=2, temperature=0.8, generator=torch.Generator().manual_seed(3))
+    g = torch.Generator().manual_seed(3)
+    z = torch.randn(2, 4, generator=g)  # sample draws z first, then the noise
+    M = HP.num_mixture
+    g_pi, g_pen = S.gumbel((20, 2, M), g), S.gumbel((20, 2, 3), g)
+    eps = torch.randn((20, 2, 2), generator=g, dtype=torch.float64).numpy()
+    noise = S.Noise(20, 2, M, torch.Generator().manual_seed(3))
+    torch.randn(2, 4, generator=noise.generator)
+    for t in (0, 7, 19):
+        for got, want in zip(noise.at(t), (g_pi[t], g_pen[t], eps[t])):
+            np.testing.assert_array_equal(got, want)
+    from sketchlib import draw
+
+    monkeypatch.setattr(draw, "NOISE_BLOCK_BYTES", 2 * (M + 5) * 8 * 3)  # blocks of 3 steps
+    small = [S.sample(model, n=2, temperature=0.8, generator=torch.Generator().manual_seed(3)) for _ in range(2)]
+    for a, b, r in zip(small[0], small[1], ref):
+        np.testing.assert_array_equal(a, b)
+        assert a.shape == r.shape == (20, 3)
+
+
+# ---------------------------------------------------------------------------------------------- the one loop
+
+
+def test_prefix_continues_a_greedy_sample_on_every_stepper():
+    """sample(prefix=the first k points of a greedy sample) gives back the rest, for each stepper."""
+    model = _perturbed()
+    z = torch.randn(1, 4, generator=torch.Generator().manual_seed(5))
+    full = S.sample(model, z=z, greedy=True, fast=False)[0]
+    for fast, numpy_ok in ((True, True), (True, False), (False, True)):
+        for k in (1, 6):
+            with pytest.MonkeyPatch.context() as mp:
+                if not numpy_ok:
+                    mp.setattr(S, "_numpy_step_applies", lambda model, device: False)
+                cont = S.sample(model, z=z, greedy=True, fast=fast, prefix=full[:k])[0]
+            np.testing.assert_allclose(cont, full[k:], rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="no room"):
+        S.sample(model, z=z, prefix=full, max_len=20)
+
+
+def test_replaced_model_step_is_never_bypassed():
+    """A model whose step was replaced on the instance (a wrapper) gets model.step, not a fast twin."""
+    model = _perturbed().eval()
+    assert S.stepper_name(model) == "numpy" and S.stepper_name(model, fast=False) == "model.step"
+    calls = []
+    real = model.step
+    model.step = lambda *a: calls.append(1) or real(*a)
+    assert S.stepper_name(model) == "model.step"
+    S.sample(model, max_len=5, greedy=True)
+    assert len(calls) == 5
+
+
+def test_stop_at_p3_false_runs_every_step():
+    model = _model()
+    with torch.no_grad():
+        model.decoder.to_y.bias[2] = 1e4  # p3 always
+    assert len(S.sample(model, greedy=True)[0]) == 0
+    for n in (1, 2):
+        assert [len(s) for s in S.sample(model, n=n, greedy=True, max_len=7, stop_at_p3=False)] == [7] * n

@@ -313,3 +313,55 @@ def test_drawing_canvas_records_strokes_and_its_buttons_run_the_plain_functions(
     pad.buttons["Clear"].click()
     assert pad.points == [] and pad.result is None
     assert "application/vnd.jupyter.widget-view+json" in pad._repr_mimebundle_()
+
+
+# ---------------------------------------------------------------------------------------------- issue 12, item 13; the one loop
+
+
+def test_item13_labels_are_not_cut_off_in_jupyterlab(model, sketches):
+    """Every slider and the dropdown give their label the width it needs (a fixed 90px cut them off)."""
+    ex = Wd.z_slider_explorer(model, sketches, k=2)
+    interp = Wd.interpolation_explorer(model, sketches[0], sketches[1], steps=3)
+    pad = Wd.drawing_canvas(model)
+    labelled = [*ex.controls.values(), *interp.controls.values(), pad.temperature, pad.z_source]
+    assert {w.description for w in labelled} >= {"direction 1 (σ)", "temperature τ", "Complete with"}
+    for w in labelled:
+        assert w.style.description_width == "initial", w.description
+
+
+def test_item13_canvas_pane_prompts_until_something_is_drawn(model):
+    """Before a drawing (and after Clear) the result pane invites the reader; only an empty RESULT says so."""
+    pad = Wd.drawing_canvas(model)
+    assert Wd.DRAW_PROMPT in pad.view.value and "stopped at once" not in pad.view.value
+    pad.pointer_down(20, 20)
+    pad.pointer_move(80, 90)
+    pad.pointer_up(80, 90)
+    pad.buttons["Reconstruct"].click()
+    assert pad.result is not None and Wd.DRAW_PROMPT not in pad.view.value
+    pad.buttons["Clear"].click()
+    assert Wd.DRAW_PROMPT in pad.view.value and "stopped at once" not in pad.view.value
+    assert "stopped at once" in Wd.svg_html(np.zeros((0, 3)))
+
+
+def test_decode_latency_times_the_explorers_stepper(model, monkeypatch):
+    """Unpatched, decode_latency runs what the explorers run (sample(), the numpy step on the CPU) for
+    exactly the requested steps; fast=False times model.step."""
+    from sketchlib.fast import numpy_lstm
+
+    advances = []
+    real = numpy_lstm.NumpyLSTM.advance
+    monkeypatch.setattr(numpy_lstm.NumpyLSTM, "advance", lambda self: advances.append(1) or real(self))
+    out = Wd.decode_latency(model, steps=25, repeats=3, temperature=0.5)
+    assert out["stepper"] == S.stepper_name(model) == "numpy" and len(advances) == 75
+    assert out["steps"] == 25 and out["threads"] == 1
+    assert Wd.decode_latency(model, steps=5, repeats=1, fast=False)["stepper"] == "model.step"
+    assert len(advances) == 75
+
+
+def test_complete_is_sample_with_the_drawing_as_prefix(model, sketches):
+    prefix = sketches[0]
+    got = Wd.complete(model, prefix, temperature=0.7, seed=1)
+    want = S.sample(model, 1, z=torch.zeros(1, 8), temperature=0.7, generator=_gen(1), prefix=prefix)[0]
+    np.testing.assert_array_equal(got, want)
+    ref = S.sample(model, 1, z=torch.zeros(1, 8), temperature=0.7, generator=_gen(1), prefix=prefix, fast=False)[0]
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)

@@ -29,7 +29,7 @@ taking turns on two cores are slow: torch's OpenMP threads and OpenBLAS's both s
 call (a batch-64 step took 6x longer with both at 2 threads, and one torch op on 2 threads before
 the loop slowed a one-sketch decode by a third). Any multi-threaded step is very slow while another
 process holds a core (a 2-thread matrix-vector product took about 8 ms instead of 50 us), which is
-why ``sketchlib.book.widgets`` decodes with torch on one thread; this module passes that on to the BLAS.
+why ``sketchlib.book.latent`` decodes with torch on one thread; this module passes that on to the BLAS.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class NumpyLSTM:
     """The plain LSTM decoder (``model.decoder``, an LSTMCell without dropout) stepped in numpy float32.
 
     ``NumpyLSTM(model, z, n)``: z [n, N_z] float32 (None if unconditional), state from
-    ``model.initial_state(z, n)``. Write S_{i-1} with :meth:`feed` (or into ``x[:5]``), then
+    ``model.initial_state(z, n)``. Write S_{i-1} with :meth:`feed` or :meth:`set_input`, then
     ``y = step()`` [n, 6M+3] (a buffer, overwritten by the next step), or :meth:`advance` for the
     state alone; :meth:`state` is (h, c) as torch tensors [n, H]. Layout: the module docstring.
     """
@@ -90,8 +90,17 @@ class NumpyLSTM:
         self._oif_t = torch.from_numpy(self.B[:3 * H])  # the same memory, for torch.sigmoid_
         self._g_t, self._u_t = torch.from_numpy(self.B[3 * H:4 * H]), torch.from_numpy(self.u)
 
+    def set_input(self, s) -> None:
+        """S_{i-1} [n, 5] (or [5] for every sketch) into x, e.g. a point of a prefix the decoder reads."""
+        self.x[:5] = np.asarray(s, dtype=np.float32).reshape(-1, 5).T
+
     def feed(self, dx, dy, pen) -> None:
-        """S_{i-1} = (dx, dy, one-hot pen) for every sketch ([n] arrays) into x."""
+        """S_{i-1} = (dx, dy, one-hot pen) for every sketch ([n] arrays; numbers for one sketch) into x."""
+        if self.n == 1 and not isinstance(pen, np.ndarray):  # five scalar writes, no slicing
+            x = self.x1
+            x[0], x[1], x[2], x[3], x[4] = dx, dy, 0.0, 0.0, 0.0  # float32: dx, dy rounded as in the output
+            x[2 + pen] = 1.0
+            return
         x = self.x
         x[0], x[1] = dx, dy
         x[2:5] = 0.0

@@ -16,7 +16,6 @@ import torch
 
 from sketchlib import fast as fast_paths
 from sketchlib.device import resolve_device
-from sketchlib.fast.cuda_graph import GraphedTrainStep
 from sketchlib.train.guard import RunLock, StopSignals, remove_stale_temp_files
 from sketchlib.train.run import RUN_FILES, Run, RunConfig
 from sketchlib.train.step import set_learning_rate, train_step
@@ -136,6 +135,10 @@ def make_update(run: Run, s: Session):
             return train_step(model, optimizer, hp, strokes.to(device), lengths.to(device), w)
 
         return update
+
+    # Imported here, not at the top: fast.cuda_graph captures train.step, and importing it while
+    # sketchlib.train is still initialising would be circular.
+    from sketchlib.fast.cuda_graph import GraphedTrainStep
 
     bare.train()
     graphed = GraphedTrainStep(bare, optimizer, hp, hp.batch_size, device, graph=True)
