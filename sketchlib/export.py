@@ -29,7 +29,7 @@ within 1e-5 of PyTorch's (measured 9e-6 on y over 12 test characters; tested to 
 Exported with ``torch.onnx.export(..., dynamo=False)`` (TorchScript tracing, one file per graph;
 no ``onnxscript`` needed). Only plain LSTM cells export: the LayerNorm cells call
 ``F.layer_norm(v, v.shape[-1:])``, which this exporter cannot trace. The encoder uses PyTorch's LSTM kernel (ONNX ``LSTM`` op) over all
-N_max rows and reads h at the last real step, as :meth:`sketchlib.nn.encoder.Encoder._native_final_hidden`
+N_max rows and reads h at the last real step, as :func:`sketchlib.fast.native.native_final_hidden`
 does for lengths on a GPU: the same numbers as the packed path.
 """
 
@@ -45,7 +45,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from sketchlib import sample as _sample
 from sketchlib.data.fileio import atomic_write
+from sketchlib.data.strokes import START_TOKEN
+from sketchlib.fast.native import native_parameters
 from sketchlib.nn import mdn
 from sketchlib.nn.encoder import last_real_step, reverse_within_lengths
 from sketchlib.nn.lstm import LSTMCell
@@ -61,7 +64,7 @@ class _EncoderGraph(nn.Module):
     """strokes [B, N_max, 5], lengths [B] -> (mu, sigma_hat), each [B, N_z].
 
     Each direction is an ``nn.LSTM`` holding the cell's weights in PyTorch's layout
-    (:meth:`sketchlib.nn.lstm.LSTMCell.native_parameters`, forget bias folded in), run over all N_max
+    (:func:`sketchlib.fast.native.native_parameters`, forget bias folded in), run over all N_max
     rows; h is read at the last real step (the backward one over the rows reversed within the length).
     """
 
@@ -74,7 +77,7 @@ class _EncoderGraph(nn.Module):
     @staticmethod
     def _lstm(cell: LSTMCell) -> nn.LSTM:
         lstm = nn.LSTM(cell.input_size, cell.hidden_size, batch_first=True)
-        lstm.load_state_dict({k: v.detach() for k, v in cell.native_parameters().items()})
+        lstm.load_state_dict({k: v.detach() for k, v in native_parameters(cell).items()})
         return lstm
 
     def forward(self, strokes, lengths):
@@ -168,8 +171,6 @@ def onnx_graphs(model) -> dict[str, bytes]:
 
 def stroke_conventions(grid_size: float, epsilon: float) -> dict:
     """How the training data's drawings were turned into model input (what a drawing canvas must repeat)."""
-    from sketchlib.data.strokes import START_TOKEN
-
     return {
         "grid_size": float(grid_size),
         "rdp_epsilon": float(epsilon),
@@ -292,27 +293,33 @@ class OnnxSketchRNN:
     def sample(self, z: np.ndarray, temperature: float = 1.0, greedy: bool = True,
                max_len: int | None = None, generator: torch.Generator | None = None) -> list[np.ndarray]:
         """Decode one sketch per row of ``z`` [n, N_z] with :mod:`sketchlib.sample`'s loop and rule."""
-        from sketchlib import sample as _sample
-
         z = np.asarray(z, dtype=np.float32).reshape(-1, self.meta["z_size"])
-        n, M = z.shape[0], self.meta["num_mixture"]
         T = self.meta["max_seq_len"] if max_len is None else int(max_len)
-        tau = float(temperature)
-        g_pi = g_pen = eps = None
-        if not greedy:
-            g_pi, g_pen = _sample.gumbel((T, n, M), generator), _sample.gumbel((T, n, 3), generator)
-            eps = torch.randn((T, n, 2), generator=generator, dtype=torch.float64).numpy()
-        box = {"state": self.initial_state(z), "s": np.tile(np.array([0, 0, 1, 0, 0], np.float32), (n, 1))}
+        return _sample.run_stepper(_OnnxStepper(self, z), z.shape[0], T, self.meta["num_mixture"],
+                                   temperature=temperature, greedy=greedy, generator=generator)
 
-        def step():
-            y, box["state"], _ = self.step(box["s"], z, box["state"])
-            return y
 
-        def feed(dx, dy, pen):
-            s = np.zeros((n, 5), dtype=np.float32)
-            s[:, 0], s[:, 1] = dx, dy
-            s[np.arange(n), 2 + pen] = 1.0
-            box["s"] = s
+class _OnnxStepper:
+    """The exported step behind :func:`sketchlib.sample.run_stepper`'s stepper interface."""
 
-        out, length = _sample._decode(step, feed, T, n, M, tau, greedy, g_pi, g_pen, eps)
-        return [np.ascontiguousarray(out[: length[i], i]) for i in range(n)]
+    def __init__(self, runner, z: np.ndarray):
+        self.runner, self.z, self.n = runner, z, z.shape[0]
+        self.state = runner.initial_state(z)
+        self.set_input(START_TOKEN)  # S_0
+
+    def set_input(self, s) -> None:
+        self.s = np.empty((self.n, 5), dtype=np.float32)
+        self.s[:] = np.asarray(s, dtype=np.float32).reshape(-1, 5)
+
+    def feed(self, dx, dy, pen) -> None:
+        s = np.zeros((self.n, 5), dtype=np.float32)
+        s[:, 0], s[:, 1] = dx, dy
+        s[np.arange(self.n), 2 + np.asarray(pen)] = 1.0
+        self.s = s
+
+    def advance(self) -> None:
+        self.step()
+
+    def step(self) -> np.ndarray:
+        y, self.state, _ = self.runner.step(self.s, self.z, self.state)
+        return y

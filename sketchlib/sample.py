@@ -180,25 +180,35 @@ def decode(model, z: torch.Tensor | None, n: int, steps: int, *, temperature: fl
     (a p3 is recorded as a pen-down point and fed back as p3), to time a fixed number of steps. ``fast`` picks the stepper (the
     module docstring). The caller holds eval mode and ``torch.inference_mode``.
     """
-    tau = _check_temperature(temperature, greedy)
     fast = fast_paths.is_on() if fast is None else fast
-    M = _model_hp(model).num_mixture
     device = next(model.parameters()).device
-    noise = None if greedy else Noise(steps, n, M, generator)
     numpy_step = fast and _numpy_step_applies(model, device)
     if numpy_step:
         stepper = NumpyLSTM(model, z, n)
-        draw = (one_draw if n == 1 else batch_draw)(stepper, noise, M, tau, greedy)
     else:
         state, step = _stepper(model, z, n, fast)
         stepper = TorchStepper(step, state, device, n)
-        draw = batch_draw(stepper, noise, M, tau, greedy)
+    return run_stepper(stepper, n, steps, _model_hp(model).num_mixture, temperature=temperature, greedy=greedy,
+                       generator=generator, prefix=prefix, stop_at_p3=stop_at_p3, scalar=numpy_step and n == 1)
+
+
+def run_stepper(stepper, n: int, steps: int, num_mixture: int, *, temperature: float = 1.0, greedy: bool = False,
+                generator: torch.Generator | None = None, prefix: np.ndarray | None = None,
+                stop_at_p3: bool = True, scalar: bool = False) -> list[np.ndarray]:
+    """The loop of :func:`decode` over any stepper: an object with ``set_input(s)``, ``feed(dx, dy, pen)``,
+    ``advance()`` and ``step() -> y [n, 6M+3]`` (numpy), such as :class:`TorchStepper`,
+    :class:`~sketchlib.fast.numpy_lstm.NumpyLSTM` or the ONNX runner of :mod:`sketchlib.export`.
+    ``scalar``: one sketch on a NumpyLSTM, drawn with Python numbers (cheaper than numpy calls)."""
+    tau = _check_temperature(temperature, greedy)
+    M = num_mixture
+    noise = None if greedy else Noise(steps, n, M, generator)
+    draw = (one_draw if scalar else batch_draw)(stepper, noise, M, tau, greedy)
     if prefix is not None:
         for row in prefix[:-1]:  # S_0 .. S_{N-1}: the state after S_N's step
             stepper.set_input(row)
             stepper.advance()
         stepper.set_input(prefix[-1])  # S_N, read by the first drawn step
-    return _loop(stepper, draw, steps, n, stop_at_p3, scalar=numpy_step and n == 1)
+    return _loop(stepper, draw, steps, n, stop_at_p3, scalar=scalar)
 
 
 def _loop(stepper, draw, steps: int, n: int, stop_at_p3: bool, scalar: bool) -> list[np.ndarray]:
