@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a fresh machine (python3 + pip, package registries only):
 #   make book   - build the executed book website into _build/html
 #   make test   - run every test, executing every chapter and checking the built site in a browser
+#   make lab    - open the chapters in JupyterLab (adds --allow-root when run as root, e.g. in a container)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -8,7 +9,7 @@ STAMP  := $(VENV)/.installed
 # Sphinx warnings are errors; --keep-going lists all of them before failing.
 BOOK_FLAGS ?= -W -n --keep-going
 
-.PHONY: book test test-fast browser-deps bench clean lock
+.PHONY: book lab test test-fast browser-deps bench clean lock
 
 $(STAMP): pyproject.toml requirements-lock.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +20,10 @@ $(STAMP): pyproject.toml requirements-lock.txt
 book: $(STAMP)
 	$(BIN)/jupyter-book build . $(BOOK_FLAGS)
 	@echo "Book built: open _build/html/index.html"
+
+# JupyterLab refuses to start as root unless told --allow-root; add it only then.
+lab: $(STAMP)
+	$(BIN)/jupyter lab $$( [ "$$(id -u)" = 0 ] && echo --allow-root ) book/
 
 # Debian's chromium + chromedriver for the browser test of the built site (root + apt only;
 # elsewhere the browser tests skip with a reason, and fail in CI).
