@@ -157,8 +157,10 @@ def _style_axes(ax, lines, *, pad: float, invert_y: bool, title=None) -> None:
     ax.set_ylim((y1, y0) if invert_y else (y0, y1))
     ax.set_aspect("equal")
     ax.axis("off")
-    if title is not None:
-        ax.set_title(str(title))
+    if title is not None:  # the family too: an Axes made before use_cjk_font keeps its old title font
+        import matplotlib
+
+        ax.set_title(str(title), fontfamily=matplotlib.rcParams["font.family"])
 
 
 def _plot_lines(ax, lines, colors, linewidth) -> list:

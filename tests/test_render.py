@@ -375,3 +375,16 @@ def test_use_cjk_font_keeps_latin_text_in_the_default_face():
     family = matplotlib.rcParams["font.family"]
     assert family[-1] == R.CJK_FONT_FAMILY and family.count(R.CJK_FONT_FAMILY) == 1
     assert family[0] == "DejaVu Sans"
+
+
+def test_a_title_drawn_on_an_axes_made_before_the_font_was_registered_has_the_characters(monkeypatch):
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    monkeypatch.setitem(matplotlib.rcParams, "font.family", ["DejaVu Sans"])  # as in a fresh kernel
+    fig = Figure(figsize=(2, 2))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)  # its title Text takes the font of this moment
+    R.draw(ONE_LINE, ax, title="猫 永")
+    assert not [w for w in _render_warnings(fig) if "missing from font" in w]
