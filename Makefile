@@ -25,12 +25,18 @@ book: $(STAMP)
 lab: $(STAMP)
 	$(BIN)/jupyter lab $$( [ "$$(id -u)" = 0 ] && echo --allow-root ) book/
 
-# Debian's chromium + chromedriver for the browser test of the built site (root + apt only;
-# elsewhere the browser tests skip with a reason, and fail in CI).
+# Debian's chromium + chromedriver for the browser test of the built site, and a small CJK font
+# (fonts-wqy-microhei, Apache 2.0 / GPLv3 with font exception) so its screenshots show the pages'
+# Chinese and Japanese text (root + apt only; elsewhere the browser tests skip with a reason, and fail in CI).
+# The figures do not need it: they use the PyPI font of sketchlib.render.use_cjk_font.
 browser-deps:
 	@if ! command -v chromedriver >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 		echo "installing Debian chromium + chromium-driver for the browser test"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	fi
+	@if ! fc-list 2>/dev/null | grep -qi wqy && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		echo "installing Debian fonts-wqy-microhei for the browser test's screenshots"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei >/dev/null; \
 	fi
 
 test: $(STAMP) browser-deps

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -186,7 +187,11 @@ def test_site_in_a_headless_browser(browser, served_site):
     for entry in toc_pages():
         browser.get_log("browser")  # drop what earlier pages left
         browser.get(f"{served_site}/{entry}.html")
-        state = browser.execute_script("return document.readyState")
+        for _ in range(100):  # get() returns at load; on a busy machine a page can still be finishing
+            state = browser.execute_script("return document.readyState")
+            if state == "complete":
+                break
+            time.sleep(0.2)
         title = browser.title
         bad_images = browser.execute_script(
             "return Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)")
@@ -198,11 +203,23 @@ def test_site_in_a_headless_browser(browser, served_site):
         for log in browser.get_log("browser"):
             if log["level"] == "SEVERE" and served_site in log["message"]:
                 problems.append(f"{entry}: JS error from a local asset: {log['message']}")
+        browser.set_script_timeout(60)
+        browser.execute_async_script(  # let MathJax finish typesetting before measuring anything
+            "const done = arguments[arguments.length - 1];"
+            "if (window.MathJax && MathJax.startup && MathJax.startup.promise)"
+            " MathJax.startup.promise.then(() => done(true), () => done(false)); else done(null);")
+        wide = browser.execute_script(  # display math wider than the text column runs off the page
+            "return Array.from(document.querySelectorAll('div.math'))"
+            ".filter(d => d.scrollWidth > d.clientWidth + 2).map(d => d.innerText.slice(0, 60))")
+        if wide:
+            problems.append(f"{entry}: display math wider than the page: {wide}")
         if entry.endswith(("00_introduction", "07_sampling")):
             assert n_images > 0, f"{entry} shows no images"
             browser.save_screenshot(str(SCREENSHOTS / f"{Path(entry).name}.png"))
         if entry.endswith("05_hyperlstm"):  # the equations, typeset by MathJax (not raw $ signs)
-            _screenshot_element(browser, "#the-equations", SCREENSHOTS / "05_equations.png")
+            typeset = _screenshot_element(browser, "#the-equations", SCREENSHOTS / "05_equations.png")
+            if not typeset:
+                problems.append(f"{entry}: MathJax (served from _static) did not typeset the equations")
         if entry.endswith("01_stroke5_data"):  # the first figure: KanjiVG characters titled in the CJK font
             _screenshot_element(browser, "#real-drawings img", SCREENSHOTS / "01_characters_figure.png")
     assert not problems, "\n".join(problems)
@@ -211,16 +228,17 @@ def test_site_in_a_headless_browser(browser, served_site):
         assert (SCREENSHOTS / name).stat().st_size > 5_000, name
 
 
-def _screenshot_element(browser, css: str, path: Path) -> None:
-    """Scroll the first element matching ``css`` into view, let MathJax finish, and save its picture."""
-    import time
-
+def _screenshot_element(browser, css: str, path: Path) -> bool:
+    """Scroll the first element matching ``css`` into view, let MathJax finish, and save its picture.
+    Returns whether the element is free of raw TeX (MathJax typeset it, or it had none)."""
     from selenium.webdriver.common.by import By
 
     element = browser.find_element(By.CSS_SELECTOR, css)
     browser.execute_script("arguments[0].scrollIntoView({block: 'start'});", element)
+    raw_tex = "return arguments[0].innerText.includes('\\\\(') || arguments[0].innerText.includes('\\\\[')"
     for _ in range(50):  # MathJax typesets after load; wait until no raw TeX is left in the element
-        if not browser.execute_script("return arguments[0].innerText.includes('\\\\(')", element):
+        if not browser.execute_script(raw_tex, element):
             break
         time.sleep(0.2)
     element.screenshot(str(path))
+    return not browser.execute_script(raw_tex, element)
