@@ -23,6 +23,7 @@ so its pictures and ours agree. matplotlib is imported inside the functions that
 from __future__ import annotations
 
 import colorsys
+import logging
 import math
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
@@ -47,7 +48,9 @@ def use_cjk_font() -> str:
     """Register the CJK font with matplotlib and put it behind the default font in ``font.family``.
 
     Latin text keeps matplotlib's default face (DejaVu Sans); a glyph it lacks (汉字, かな) falls back
-    to Noto Sans CJK JP (matplotlib >= 3.6 falls back glyph by glyph along the family list). Called by
+    to Noto Sans CJK JP (matplotlib >= 3.6 falls back glyph by glyph along the family list). Mathtext
+    does not fall back: keep characters outside ``$...$`` AND out of any title that contains ``$``
+    (such a title is parsed as mathtext as a whole). Called by
     every drawing function, and safe to call again; call it once in a notebook before titling your
     own figures with characters. Returns the family name. Without the font package it raises an
     ImportError naming the package, rather than letting figures print empty boxes.
@@ -63,6 +66,10 @@ def use_cjk_font() -> str:
             raise ImportError("figures with characters need the CJK font: pip install noto-cjk-sans-jp-regular "
                               "(a dependency of sketchlib; `make book` and the Colab cell install it)") from exc
         font_manager.fontManager.addfont(str(font_pkg.FONT_PATH))
+        # The font has one weight: bold text falls back to it by design, which matplotlib would log
+        # on every bold title ("Failed to find font weight bold for Noto Sans CJK JP").
+        logging.getLogger("matplotlib.font_manager").addFilter(
+            lambda record: not (CJK_FONT_FAMILY in record.getMessage() and "font weight" in record.getMessage()))
         _CJK_FONT_READY = True
     family = matplotlib.rcParams["font.family"]
     family = [family] if isinstance(family, str) else list(family)

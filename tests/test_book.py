@@ -121,7 +121,8 @@ def test_the_dollar_check_catches_the_broken_form():
 def test_no_figure_fell_back_to_missing_glyphs(built_book):
     """A figure whose characters the font lacks makes matplotlib warn "Glyph ... missing from font";
     the warning lands in the page's stderr output."""
-    bad = [p.name for p in built_book.rglob("*.html") if "missing from font" in p.read_text(encoding="utf-8")]
+    signs = ("missing from font", "does not have a glyph", "Failed to find font")  # Agg, mathtext, findfont
+    bad = [f"{p.name}: {s}" for p in built_book.rglob("*.html") for s in signs if s in p.read_text(encoding="utf-8")]
     assert not bad, f"pages with figures whose glyphs are missing: {bad}"
 
 

@@ -388,3 +388,15 @@ def test_a_title_drawn_on_an_axes_made_before_the_font_was_registered_has_the_ch
     ax = fig.add_subplot(1, 1, 1)  # its title Text takes the font of this moment
     R.draw(ONE_LINE, ax, title="猫 永")
     assert not [w for w in _render_warnings(fig) if "missing from font" in w]
+
+
+def test_bold_characters_log_no_font_weight_complaint(caplog):
+    import logging
+
+    R.use_cjk_font()
+    fig = R._new_figure((2, 2))
+    fig.add_subplot(1, 1, 1).set_title("猫 bold", weight="bold")
+    with caplog.at_level(logging.WARNING, logger="matplotlib.font_manager"):
+        warnings = _render_warnings(fig)
+    assert not [w for w in warnings if "missing from font" in w]
+    assert "Failed to find font weight" not in caplog.text
