@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a fresh machine (python3 + pip, package registries only):
 #   make book   - build the executed book website into _build/html
 #   make test   - run every test, executing every chapter and checking the built site in a browser
+#   make lab    - open the chapters in JupyterLab (adds --allow-root when run as root, e.g. in a container)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -8,7 +9,7 @@ STAMP  := $(VENV)/.installed
 # Sphinx warnings are errors; --keep-going lists all of them before failing.
 BOOK_FLAGS ?= -W -n --keep-going
 
-.PHONY: book test test-fast browser-deps bench bench-live clean lock
+.PHONY: book lab test test-fast browser-deps bench bench-live clean lock
 
 $(STAMP): pyproject.toml requirements-lock.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,12 +21,22 @@ book: $(STAMP)
 	$(BIN)/jupyter-book build . $(BOOK_FLAGS)
 	@echo "Book built: open _build/html/index.html"
 
-# Debian's chromium + chromedriver for the browser test of the built site (root + apt only;
-# elsewhere the browser tests skip with a reason, and fail in CI).
+# JupyterLab refuses to start as root unless told --allow-root; add it only then.
+lab: $(STAMP)
+	$(BIN)/jupyter lab $$( [ "$$(id -u)" = 0 ] && echo --allow-root ) book/
+
+# Debian's chromium + chromedriver for the browser test of the built site, and a small CJK font
+# (fonts-wqy-microhei, Apache 2.0 / GPLv3 with font exception) so its screenshots show the pages'
+# Chinese and Japanese text (root + apt only; elsewhere the browser tests skip with a reason, and fail in CI).
+# The figures do not need it: they use the PyPI font of sketchlib.render.use_cjk_font.
 browser-deps:
 	@if ! command -v chromedriver >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 		echo "installing Debian chromium + chromium-driver for the browser test"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	fi
+	@if ! fc-list 2>/dev/null | grep -qi wqy && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		echo "installing Debian fonts-wqy-microhei for the browser test's screenshots"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei >/dev/null; \
 	fi
 
 test: $(STAMP) browser-deps

@@ -23,6 +23,7 @@ so its pictures and ours agree. matplotlib is imported inside the functions that
 from __future__ import annotations
 
 import colorsys
+import logging
 import math
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
@@ -36,6 +37,46 @@ TAB10 = (
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
     "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
 )  # fmt: skip
+
+#: The CJK font the figures use for characters (titles such as 猫): Noto Sans CJK JP, SIL Open Font
+#: License 1.1, shipped on PyPI as ``noto-cjk-sans-jp-regular`` (a dependency of sketchlib).
+CJK_FONT_FAMILY = "Noto Sans CJK JP"
+_CJK_FONT_READY = False
+
+
+def use_cjk_font() -> str:
+    """Register the CJK font with matplotlib and put it behind the default font in ``font.family``.
+
+    Latin text keeps matplotlib's default face (DejaVu Sans); a glyph it lacks (汉字, かな) falls back
+    to Noto Sans CJK JP (matplotlib >= 3.6 falls back glyph by glyph along the family list). Mathtext
+    does not fall back: keep characters outside ``$...$`` AND out of any title that contains ``$``
+    (such a title is parsed as mathtext as a whole). Called by
+    every drawing function, and safe to call again; call it once in a notebook before titling your
+    own figures with characters. Returns the family name. Without the font package it raises an
+    ImportError naming the package, rather than letting figures print empty boxes.
+    """
+    global _CJK_FONT_READY
+    import matplotlib
+    from matplotlib import font_manager
+
+    if not _CJK_FONT_READY:
+        try:
+            import noto_cjk_sans_jp_regular as font_pkg
+        except ImportError as exc:
+            raise ImportError("figures with characters need the CJK font: pip install noto-cjk-sans-jp-regular "
+                              "(a dependency of sketchlib; `make book` and the Colab cell install it)") from exc
+        font_manager.fontManager.addfont(str(font_pkg.FONT_PATH))
+        # The font has one weight: bold text falls back to it by design, which matplotlib would log
+        # on every bold title ("Failed to find font weight bold for Noto Sans CJK JP").
+        logging.getLogger("matplotlib.font_manager").addFilter(
+            lambda record: not (CJK_FONT_FAMILY in record.getMessage() and "font weight" in record.getMessage()))
+        _CJK_FONT_READY = True
+    family = matplotlib.rcParams["font.family"]
+    family = [family] if isinstance(family, str) else list(family)
+    if CJK_FONT_FAMILY not in family:
+        sans = [f for f in family if f != "sans-serif"] or ["DejaVu Sans"]
+        matplotlib.rcParams["font.family"] = [*sans, CJK_FONT_FAMILY]
+    return CJK_FONT_FAMILY
 
 
 # ----------------------------------------------------------------------------------------------
@@ -123,8 +164,10 @@ def _style_axes(ax, lines, *, pad: float, invert_y: bool, title=None) -> None:
     ax.set_ylim((y1, y0) if invert_y else (y0, y1))
     ax.set_aspect("equal")
     ax.axis("off")
-    if title is not None:
-        ax.set_title(str(title))
+    if title is not None:  # the family too: an Axes made before use_cjk_font keeps its old title font
+        import matplotlib
+
+        ax.set_title(str(title), fontfamily=matplotlib.rcParams["font.family"])
 
 
 def _plot_lines(ax, lines, colors, linewidth) -> list:
@@ -162,6 +205,7 @@ def draw(
     circle (an extra Line2D with ``gid="start"``). ``invert_y=True`` puts y downwards, as the data is.
     """
     lines = _lines(sketch, start_token)
+    use_cjk_font()
     if ax is None:
         import matplotlib.pyplot as plt
 
@@ -202,6 +246,7 @@ def _new_figure(figsize, dpi=100):
     from matplotlib.figure import Figure
 
     _enable_notebook_display()
+    use_cjk_font()
     fig = Figure(figsize=figsize, dpi=dpi, facecolor="white")
     FigureCanvasAgg(fig)
     return fig
@@ -327,7 +372,8 @@ def animate(sketch, *, interval: int = 40, fig_size: float = 3.0, dpi: int = 72,
             show_pen: bool = True):
     """A ``FuncAnimation`` of the pen drawing the sketch point by point, in order.
 
-    Frame ``i`` (``0 <= i <= N``) shows the first ``i`` points: ``N + 1`` frames, the first blank.
+    ``N + 1`` frames: frame 0 is the finished drawing (what a page shows before play is pressed),
+    then frame ``i`` (``1 <= i <= N``) shows the first ``i`` points.
     Each stroke is one Line2D that grows; pen-up moves leave no ink, while the pen marker (a red dot,
     ``show_pen``) jumps to the next stroke. ``interval`` is ms per frame. The figure is not
     registered with pyplot, so a notebook shows only the animation (:func:`animation_html`).
@@ -360,7 +406,9 @@ def animate(sketch, *, interval: int = 40, fig_size: float = 3.0, dpi: int = 72,
             pen.set_data([], [])
         return [*artists, pen]
 
-    return FuncAnimation(fig, update, frames=len(points) + 1, interval=interval, blit=False,
+    n = len(points)
+    order = [n, *range(1, n + 1)] if n else [0]  # open on the finished drawing, then replay it
+    return FuncAnimation(fig, update, frames=order, interval=interval, blit=False,
                          cache_frame_data=False, repeat=True)
 
 

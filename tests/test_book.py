@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import functools
 import http.server
+import re
 import shutil
 import subprocess
 import sys
 import threading
+import time
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -94,6 +96,45 @@ def test_chapters_have_figures_and_launch_buttons(built_book):
         assert "Traceback (most recent call last)" not in text, f"{page.name} shows a traceback"
 
 
+# A display formula that MyST did not parse as a block renders as inline math with literal $ signs
+# around it ("$<span class="math">\\(...\\)</span>$"), which -W does not catch.
+_DOLLAR_BESIDE_MATH = re.compile(r'\$\s*<(?:span|div) class="math|\\[)\]]</(?:span|div)>\s*\$')
+
+
+def test_no_dollar_sign_beside_a_math_block(built_book):
+    bad = []
+    for page in sorted(built_book.rglob("*.html")):
+        if "_static" in page.parts:
+            continue
+        text = page.read_text(encoding="utf-8")
+        bad += [f"{page.relative_to(built_book)}: ...{text[max(0, m.start() - 80):m.end() + 40]}..."
+                for m in _DOLLAR_BESIDE_MATH.finditer(text)]
+    assert not bad, "math rendered with literal $ signs (display math inside a paragraph?):\n" + "\n".join(bad[:10])
+
+
+def test_the_dollar_check_catches_the_broken_form():
+    broken = 'join,\n$<span class="math notranslate nohighlight">\\(h = [a ; b]\\)</span>$</p>'
+    fine = '<div class="math notranslate nohighlight">\n\\[h = [a ; b]\\]</div>'
+    assert _DOLLAR_BESIDE_MATH.search(broken) and not _DOLLAR_BESIDE_MATH.search(fine)
+
+
+def test_no_figure_fell_back_to_missing_glyphs(built_book):
+    """A figure whose characters the font lacks makes matplotlib warn "Glyph ... missing from font";
+    the warning lands in the page's stderr output."""
+    signs = ("missing from font", "does not have a glyph", "Failed to find font")  # Agg, mathtext, findfont
+    bad = [f"{p.name}: {s}" for p in built_book.rglob("*.html") for s in signs if s in p.read_text(encoding="utf-8")]
+    assert not bad, f"pages with figures whose glyphs are missing: {bad}"
+
+
+def test_benchmarks_show_skipped_rows_as_skipped(built_book):
+    import json
+
+    text = (built_book / "book" / "benchmarks.html").read_text(encoding="utf-8")
+    n_errors = sum(1 for f in (ROOT / "bench" / "results").glob("train_step-*.json")
+                   for row in json.loads(f.read_text())["rows"] if row.get("error"))
+    assert text.count("<td><p>skipped</p></td>") + text.count("<td>skipped</td>") >= n_errors
+
+
 def _chromium() -> tuple[str, str] | None:
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     driver = shutil.which("chromedriver")
@@ -147,7 +188,11 @@ def test_site_in_a_headless_browser(browser, served_site):
     for entry in toc_pages():
         browser.get_log("browser")  # drop what earlier pages left
         browser.get(f"{served_site}/{entry}.html")
-        state = browser.execute_script("return document.readyState")
+        for _ in range(100):  # get() returns at load; on a busy machine a page can still be finishing
+            state = browser.execute_script("return document.readyState")
+            if state == "complete":
+                break
+            time.sleep(0.2)
         title = browser.title
         bad_images = browser.execute_script(
             "return Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)")
@@ -159,8 +204,42 @@ def test_site_in_a_headless_browser(browser, served_site):
         for log in browser.get_log("browser"):
             if log["level"] == "SEVERE" and served_site in log["message"]:
                 problems.append(f"{entry}: JS error from a local asset: {log['message']}")
+        browser.set_script_timeout(60)
+        browser.execute_async_script(  # let MathJax finish typesetting before measuring anything
+            "const done = arguments[arguments.length - 1];"
+            "if (window.MathJax && MathJax.startup && MathJax.startup.promise)"
+            " MathJax.startup.promise.then(() => done(true), () => done(false)); else done(null);")
+        wide = browser.execute_script(  # display math wider than the text column runs off the page
+            "return Array.from(document.querySelectorAll('div.math'))"
+            ".filter(d => d.scrollWidth > d.clientWidth + 2).map(d => d.innerText.slice(0, 60))")
+        if wide:
+            problems.append(f"{entry}: display math wider than the page: {wide}")
         if entry.endswith(("00_introduction", "07_sampling")):
             assert n_images > 0, f"{entry} shows no images"
             browser.save_screenshot(str(SCREENSHOTS / f"{Path(entry).name}.png"))
+        if entry.endswith("05_hyperlstm"):  # the equations, typeset by MathJax (not raw $ signs)
+            typeset = _screenshot_element(browser, "#the-equations", SCREENSHOTS / "05_equations.png")
+            if not typeset:
+                problems.append(f"{entry}: MathJax (served from _static) did not typeset the equations")
+        if entry.endswith("01_stroke5_data"):  # the first figure: KanjiVG characters titled in the CJK font
+            _screenshot_element(browser, "#real-drawings img", SCREENSHOTS / "01_characters_figure.png")
     assert not problems, "\n".join(problems)
     assert (SCREENSHOTS / "00_introduction.png").stat().st_size > 10_000
+    for name in ("05_equations.png", "01_characters_figure.png"):
+        assert (SCREENSHOTS / name).stat().st_size > 5_000, name
+
+
+def _screenshot_element(browser, css: str, path: Path) -> bool:
+    """Scroll the first element matching ``css`` into view, let MathJax finish, and save its picture.
+    Returns whether the element is free of raw TeX (MathJax typeset it, or it had none)."""
+    from selenium.webdriver.common.by import By
+
+    element = browser.find_element(By.CSS_SELECTOR, css)
+    browser.execute_script("arguments[0].scrollIntoView({block: 'start'});", element)
+    raw_tex = "return arguments[0].innerText.includes('\\\\(') || arguments[0].innerText.includes('\\\\[')"
+    for _ in range(50):  # MathJax typesets after load; wait until no raw TeX is left in the element
+        if not browser.execute_script(raw_tex, element):
+            break
+        time.sleep(0.2)
+    element.screenshot(str(path))
+    return not browser.execute_script(raw_tex, element)

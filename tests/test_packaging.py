@@ -71,3 +71,19 @@ def test_ci_entry_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in readme and "make book" in readme
     assert "make test" in ci
+
+
+def test_the_cjk_font_is_a_core_dependency_so_every_install_path_gets_it():
+    """make book (the lock), the Pages workflow (make book) and the Colab cell (pip install sketchlib[...])
+    all install the core dependencies: the figures' CJK font must be one of them, and pinned."""
+    core = [Requirement(r) for r in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]]
+    assert "noto-cjk-sans-jp-regular" in {canonicalize_name(r.name) for r in core}
+    assert "noto-cjk-sans-jp-regular" in lock_versions()
+    assert "make book" in (ROOT / ".github" / "workflows" / "publish-book.yml").read_text()
+
+
+def test_make_lab_starts_jupyterlab_with_allow_root_as_root():
+    makefile = (ROOT / "Makefile").read_text()
+    lab = makefile.split("\nlab:", 1)[1].split("\n\n", 1)[0]
+    assert "jupyter lab" in lab and "--allow-root" in lab and "id -u" in lab
+    assert "make lab" in (ROOT / "README.md").read_text()

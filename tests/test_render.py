@@ -276,7 +276,8 @@ def test_animation_draws_point_by_point_in_order():
     w = frames[0].shape[1]
     left, right = slice(0, w // 3), slice(2 * w // 3, w)
     amount = [(ink(f[:, left]).sum(), ink(f[:, right]).sum()) for f in frames]
-    assert amount[0] == (0, 0) and amount[1] == (0, 0)  # one point: no segment yet
+    assert amount[0] == amount[-1] and amount[0][0] > 0 and amount[0][1] > 0  # opens on the finished drawing
+    assert amount[1] == (0, 0)  # then replays it: one point, no segment yet
     assert amount[2][0] > 0 and amount[2][1] == 0  # first dash done, second not begun
     assert amount[3] == amount[2]  # pen-up move: no new ink
     assert amount[4][1] > 0  # second dash
@@ -325,3 +326,77 @@ def test_a_grid_returned_by_a_notebook_cell_is_shown_as_an_image():
     NotebookClient(nb, kernel_name="python3", timeout=120).execute()
     kinds = [k for out in nb.cells[0].outputs for k in out.get("data", {})]
     assert "image/png" in kinds, kinds
+
+
+# ---------------------------------------------------------------------------------------------
+# characters in figures (the CJK font)
+
+
+def _render_warnings(fig) -> list[str]:
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fig.canvas.draw()
+    return [str(w.message) for w in caught]
+
+
+def test_figure_titles_with_characters_render_with_the_cjk_font():
+    """Kanji, kana and simplified Chinese in titles: no "Glyph ... missing from font" warning, and
+    the characters are drawn in the CJK font, not as empty boxes."""
+    from matplotlib.font_manager import FontProperties, findfont
+    from matplotlib.ft2font import FT2Font
+
+    assert R.use_cjk_font() == R.CJK_FONT_FAMILY
+    text = "猫 永 山 かな 汉字 編"
+    fig = R.draw_grid([ONE_LINE, TWO_DASHES], titles=[text, "猫, 12 strokes"])
+    warnings = _render_warnings(fig)
+    assert not [w for w in warnings if "missing from font" in w], warnings
+    path = findfont(FontProperties(family=R.CJK_FONT_FAMILY), fallback_to_default=False)
+    font = FT2Font(path)
+    assert all(font.get_char_index(ord(c)) for c in text.replace(" ", "")), "the CJK font lacks a character"
+
+
+def test_without_the_cjk_font_the_same_title_warns(monkeypatch):
+    """The check above can fail: with the CJK font taken out of the family list, matplotlib warns."""
+    import matplotlib
+
+    fig = R._new_figure((2, 2))  # registers the CJK font and adds it to font.family
+    monkeypatch.setitem(matplotlib.rcParams, "font.family", ["DejaVu Sans"])
+    fig.add_subplot(1, 1, 1).set_title("猫")
+    assert any("missing from font" in w for w in _render_warnings(fig))
+
+
+def test_use_cjk_font_keeps_latin_text_in_the_default_face():
+    import matplotlib
+
+    R.use_cjk_font()
+    R.use_cjk_font()  # idempotent
+    family = matplotlib.rcParams["font.family"]
+    assert family[-1] == R.CJK_FONT_FAMILY and family.count(R.CJK_FONT_FAMILY) == 1
+    assert family[0] == "DejaVu Sans"
+
+
+def test_a_title_drawn_on_an_axes_made_before_the_font_was_registered_has_the_characters(monkeypatch):
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    monkeypatch.setitem(matplotlib.rcParams, "font.family", ["DejaVu Sans"])  # as in a fresh kernel
+    fig = Figure(figsize=(2, 2))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)  # its title Text takes the font of this moment
+    R.draw(ONE_LINE, ax, title="猫 永")
+    assert not [w for w in _render_warnings(fig) if "missing from font" in w]
+
+
+def test_bold_characters_log_no_font_weight_complaint(caplog):
+    import logging
+
+    R.use_cjk_font()
+    fig = R._new_figure((2, 2))
+    fig.add_subplot(1, 1, 1).set_title("猫 bold", weight="bold")
+    with caplog.at_level(logging.WARNING, logger="matplotlib.font_manager"):
+        warnings = _render_warnings(fig)
+    assert not [w for w in warnings if "missing from font" in w]
+    assert "Failed to find font weight" not in caplog.text
