@@ -108,17 +108,17 @@ class _OnGPU:
     is_cuda = True
 
 
-def test_native_path_is_taken_on_a_gpu_without_dropout_never_on_the_cpu(monkeypatch):
+def test_native_path_is_taken_without_dropout_on_either_device(monkeypatch):
     cell = LSTMCell(D, H, dropout_keep=0.9).eval()
     calls = []
     original = native.native_sequence
     monkeypatch.setattr(native, "native_sequence", lambda *a: calls.append(1) or original(*a))
     cell.sequence(torch.randn(B, T, D))
-    assert calls == []  # on the CPU our loop is faster than torch.nn.LSTM
+    assert calls == [1]  # torch.nn.LSTM: measured faster than our loop on this CPU too (bench/train_step.py)
     assert native.wants_native([cell], _OnGPU())
     cell.train()  # dropout on: the native kernel cannot drop tanh(g), so the loop runs
     assert not native.wants_native([cell], _OnGPU())
-    assert not native.wants_native([cell.eval()], torch.zeros(1))
+    assert not native.wants_native([cell], torch.zeros(1))
 
 
 def test_fast_loop_with_dropout_equals_plain_path_float32():
