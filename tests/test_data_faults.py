@@ -11,7 +11,6 @@ import http.server
 import io
 import json
 import pickle
-import threading
 import time
 import tomllib
 import warnings
@@ -21,10 +20,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import local_http_server
+
 from sketchlib.data import datasets as D
 from sketchlib.data import kanjivg as K
 from sketchlib.data import npz, quickdraw
 from sketchlib.data.download import download
+from sketchlib.data.examples import quickdraw_examples
 
 ROOT = Path(__file__).resolve().parents[1]
 SPLITS = ("train", "valid", "test")
@@ -87,12 +89,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server():
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
-    srv.server_close()
+    with local_http_server(_Handler) as url:
+        yield url
 
 
 # --------------------------------------------------------------------------- item 1: corrupt downloads
@@ -204,6 +202,17 @@ def test_item10_trickling_server_is_stopped(server, tmp_path, limits, which):
         download(f"{server}/trickle.bin", tmp_path / "t.bin", progress=False, timeout=5, **limits)
     assert time.monotonic() - t0 < 3  # the whole file would take 20 s
     assert _files(tmp_path) == []
+
+
+def test_item10_examples_stream_has_a_deadline_too(server, tmp_path, monkeypatch):
+    """The chapters' Quick, Draw! examples stream from the same kind of server: bounded as well."""
+    from sketchlib.data import examples
+
+    monkeypatch.setattr(examples, "sample_folders", lambda: [])  # no local sample: go to the server
+    t0 = time.monotonic()
+    with pytest.raises(TimeoutError, match="overall deadline of 0.4 s"):
+        quickdraw_examples("cat", 2, url=f"{server}/trickle.bin", cache=tmp_path, timeout=5, deadline=0.4)
+    assert time.monotonic() - t0 < 3 and _files(tmp_path) == []
 
 
 def test_item10_limits_are_checked():

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import http.server
-import threading
 
 import pytest
+
+from conftest import local_http_server
 
 from sketchlib.data.download import download, file_sha256
 
@@ -40,12 +41,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server():
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
-    srv.server_close()
+    with local_http_server(_Handler) as url:
+        yield url
 
 
 def _files(folder):

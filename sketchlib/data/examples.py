@@ -29,8 +29,9 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from sketchlib.data.download import DEADLINE_S, MIN_RATE, RATE_WINDOW_S, _LimitReached, _Pace
 from sketchlib.data.fileio import atomic_write, cache_dir
-from sketchlib.data.quickdraw import parse_ndjson
+from sketchlib.data.quickdraw import _check_category, parse_ndjson
 
 #: Where Google publishes one simplified ndjson file per category.
 SIMPLIFIED_BASE_URL = "https://storage.googleapis.com/quickdraw_dataset/full/simplified/"
@@ -38,14 +39,6 @@ SIMPLIFIED_BASE_URL = "https://storage.googleapis.com/quickdraw_dataset/full/sim
 SAMPLES_ENV = "SKETCHLIB_QUICKDRAW_SAMPLES"
 #: The sample folder's place relative to a directory that holds ``shared/``.
 SAMPLE_SUBDIR = Path("shared") / "data" / "quickdraw_simplified_sample"
-
-
-def _check_category(category: str) -> str:
-    if not isinstance(category, str) or not category.strip():
-        raise ValueError(f"Quick, Draw! category must be a non-empty string, got {category!r}")
-    if "/" in category or "\\" in category or category in (".", ".."):
-        raise ValueError(f"Quick, Draw! category {category!r} must not contain a path separator")
-    return category
 
 
 def _check_n(n) -> int:
@@ -87,23 +80,34 @@ def _first_records(path: Path, n: int) -> list[dict] | None:
     return records if len(records) == n else None
 
 
-def _stream_first_lines(url: str, n: int, timeout: float) -> list[bytes]:
-    """Read ``url`` line by line until ``n`` non-blank lines; close the connection there."""
+def _stream_first_lines(url: str, n: int, timeout: float, deadline: float | None = DEADLINE_S,
+                        min_rate: float = MIN_RATE) -> list[bytes]:
+    """Read ``url`` line by line until ``n`` non-blank lines; close the connection there.
+
+    ``timeout`` bounds each read; ``deadline`` (seconds) the whole transfer and ``min_rate`` (bytes/s
+    over every 30 s) a server that trickles, as for :func:`sketchlib.data.download.download`."""
     lines: list[bytes] = []
+    pace = _Pace(url, deadline, min_rate, RATE_WINDOW_S)
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:
-            for line in resp:
-                if line.strip():
-                    lines.append(line if line.endswith(b"\n") else line + b"\n")
-                    if len(lines) == n:
-                        break
+            pace.begin()
+            pending = b""
+            while len(lines) < n:
+                chunk = resp.read1(65536)  # what has arrived, so the limits are checked as it trickles in
+                pace.update(len(chunk))
+                *complete, pending = (pending + chunk).split(b"\n") if chunk else (pending, b"")
+                lines += [line + b"\n" for line in complete if line.strip()]
+                if not chunk:
+                    break
+    except _LimitReached:
+        raise
     except (urllib.error.URLError, http.client.HTTPException, TimeoutError) as e:
         raise OSError(f"could not read Quick, Draw! drawings from {url}: {e}") from e
-    return lines
+    return lines[:n]
 
 
 def quickdraw_examples(category: str, n: int = 5, *, folder=None, url: str | None = None, cache=None,
-                       timeout: float = 60.0) -> list[dict]:
+                       timeout: float = 60.0, deadline: float | None = DEADLINE_S) -> list[dict]:
     """The first ``n`` drawings of a Quick, Draw! ``category``, as ndjson records (see the module docstring).
 
     ``folder``: a folder of ``<category>.ndjson`` samples to try first. ``url``: where to download
@@ -111,7 +115,8 @@ def quickdraw_examples(category: str, n: int = 5, *, folder=None, url: str | Non
     (default ``cache_dir()/quickdraw_examples``). A local file with fewer than ``n`` drawings is
     skipped in favour of the next source. Raises ``ValueError`` for a bad category or ``n``,
     corrupt ndjson (naming the file and line), or a source with fewer than ``n`` drawings, and
-    ``OSError`` when the download fails.
+    ``OSError`` when the download fails (``TimeoutError`` past ``deadline`` seconds or when the
+    server trickles).
     """
     _check_category(category)
     _check_n(n)
@@ -128,7 +133,7 @@ def quickdraw_examples(category: str, n: int = 5, *, folder=None, url: str | Non
         if records is not None:
             return records
     source = url or simplified_url(category)
-    lines = _stream_first_lines(source, n, timeout)
+    lines = _stream_first_lines(source, n, timeout, deadline)
     try:  # validate before caching: a corrupt download is never cached
         records = parse_ndjson(lines)
     except ValueError as e:
