@@ -22,6 +22,10 @@ def test_bench_scripts_run_small_and_record_the_machine(tmp_path):
         assert r["ms_per_step"] > 0
     samp = json.loads((tmp_path / "sampling-small.json").read_text())
     assert {r["batch"] for r in samp["rows"]} == {1, 8}
+    floored = [r for r in samp["rows"] if "floor_ms" in r]  # the CPU's matmul floor beside each LSTM batch row
+    assert {(r["decoder"], r["batch"]) for r in floored} == {("lstm", 8)} and len(floored) == 2
+    assert all(r["floor_ms"] > 0 and r["ratio_vs_floor"] == r["min_ms"] / r["floor_ms"] for r in floored)
+    assert samp["matmul_floor"][0]["gate_gflops"] > 0.1
     check = json.loads((tmp_path / "check_fast_paths-small.json").read_text())
     assert {r["decoder"] for r in check["rows"]} == {"lstm", "layer_norm", "hyper"}
     assert all(r["within_1e-4"] and 0 <= r["rel_err_y"] < 1e-5 for r in check["rows"]), check["rows"]
