@@ -2,7 +2,8 @@
 
 ``plain`` is ``sample(..., fast=False)``: ``model.step`` and ``sample_outputs`` at every step.
 ``fast`` is the default: for the LSTM decoder on the CPU the numpy step of
-``sketchlib.fast.numpy_lstm`` (numpy's BLAS on torch's thread count), on a GPU the fused torch step;
+``sketchlib.fast.numpy_lstm`` (numpy's BLAS on torch's thread count), on a GPU the step and the draw
+replayed as CUDA graphs (``sketchlib.fast.graph_sampling``; each row names its ``stepper``);
 the LayerNorm and Hyper decoders take ``model.step`` on both paths.
 
 On the CPU the batch rows also carry the float32 matrix-product floor measured in the same run
@@ -36,7 +37,7 @@ from common import RESULTS, machine, print_table, time_it, write_json  # noqa: E
 from sketchlib.config import HParams  # noqa: E402
 from sketchlib.fast.numpy_lstm import cpu_threads, openblas_threads  # noqa: E402
 from sketchlib.nn.model import SketchRNN  # noqa: E402
-from sketchlib.sample import sample  # noqa: E402
+from sketchlib.sample import sample, stepper_name  # noqa: E402
 
 SIZES = {
     "small": dict(steps=40, dec=64, enc=32, z=16, m=5, batches=(1, 8)),
@@ -103,6 +104,7 @@ def run(size: str, device: torch.device, repeats: int) -> dict:
                 t = time_it(fn, device, warmup=1, repeats=repeats)
                 base = base or t["median_ms"]
                 row = dict(decoder=dec_model, units=s["dec"], batch=n, steps=s["steps"], path=path,
+                           stepper=stepper_name(model, fast),
                            ms=t["median_ms"], min_ms=t["min_ms"], speedup_vs_plain=base / t["median_ms"])
                 if device.type == "cpu" and dec_model == "lstm" and n > 1:
                     floor = floors.setdefault(n, matmul_floor(s["dec"], s["m"], n, s["steps"], repeats))
@@ -148,7 +150,7 @@ def main(argv=None) -> dict:
         result["baseline"] = compare(result, json.loads(a.baseline.read_text()), a.baseline_name or str(a.baseline))
     result["command"] = "python bench/sampling.py " + " ".join(argv if argv is not None else sys.argv[1:])
     print(f"# sampling, {a.size}: {result['machine']['device']}, {result['machine']['torch_threads']} threads")
-    cols = ["decoder", "units", "batch", "steps", "path", "ms", "min_ms", "speedup_vs_plain"]
+    cols = ["decoder", "units", "batch", "steps", "path", "stepper", "ms", "min_ms", "speedup_vs_plain"]
     if any("floor_ms" in r for r in result["rows"]):
         cols += ["floor_ms", "ratio_vs_floor"]
     print_table(result["rows"], cols + (["ratio_vs_baseline", "min_ratio_vs_baseline"] if "baseline" in result else []))
