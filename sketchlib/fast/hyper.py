@@ -3,7 +3,17 @@
 Before the loop: W_x x for the main cell and the x part of the hypernetwork's input, for all steps
 in one matmul. Per step: the matrices that read h_{i-1} (main W_hh and the hypernetwork's
 h-columns) as one matmul, the 12 embedding heads (z_k for d_k, and β_k) as one matmul and one
-batched product. The recurrent weights' gradients are deferred to one product each
+batched product.
+
+With :data:`MERGE_RECURRENT` (default on) the step's two recurrent products are ONE: the state
+[h_{i-1}, ĥ_{i-1}] [B, H + N̂] times the block matrix ::
+
+    W_rec = [[W_hh,  W_hyper,h],      [H + N̂, 4H + 4N̂]
+             [0,     Ŵ_hh     ]]
+
+plus the hypernetwork's input part (zeros on the main cell's columns, all steps padded before the
+loop): 2 kernels forward and 1 backward a step instead of 3 and 2, for 4N̂·4H more multiply-adds
+(the zero block, about 11% more for H = 2048, N̂ = 256). ``bench/kernel_count.py`` counts both. The recurrent weights' gradients are deferred to one product each
 (:mod:`sketchlib.fast.bptt`); the element-wise work is two fusable functions (:mod:`sketchlib.fast.fusion`).
 """
 
@@ -14,6 +24,9 @@ import torch
 from sketchlib.fast.bptt import RecurrentWeight
 from sketchlib.fast.fusion import fused
 from sketchlib.fast.sequence import _layer_norm_lstm_update, layer_norm_lstm_update
+
+#: One recurrent product per step on the block matrix (True), or two (False); bench/kernel_count.py flips it.
+MERGE_RECURRENT = True
 
 
 @fused
@@ -31,10 +44,15 @@ def _weights(cell, x: torch.Tensor) -> dict:
     """The cell's parameters concatenated for the loop (differentiable views and products)."""
     D, H, N, E = cell.input_size, cell.hidden_size, cell.hyper_num_units, cell.hyper_embedding_size
     hc = cell.hyper_cell
+    merged = None
+    if MERGE_RECURRENT:  # [[W_hh, W_hyper,h], [0, Ŵ_hh]]
+        merged = RecurrentWeight(torch.cat([torch.cat([cell.W_hh, hc.W_xh[D:]], dim=1),
+                                            torch.cat([hc.W_hh.new_zeros(N, 4 * H), hc.W_hh], dim=1)], dim=0))
     return dict(
+        W_rec=merged,
         W_x=torch.cat([cell.W_xh, hc.W_xh[:D]], dim=1),  # [D, 4H + 4N̂]: x_i -> main, hyper
-        W_h=RecurrentWeight(torch.cat([cell.W_hh, hc.W_xh[D:]], dim=1)),  # [H, 4H + 4N̂]: h_{i-1} -> main, hyper
-        W_hat=RecurrentWeight(hc.W_hh),  # [N̂, 4N̂]
+        W_h=None if merged else RecurrentWeight(torch.cat([cell.W_hh, hc.W_xh[D:]], dim=1)),  # [H, 4H + 4N̂]
+        W_hat=None if merged else RecurrentWeight(hc.W_hh),  # [N̂, 4N̂]
         W_emb=torch.cat([cell.W_z, cell.W_zb]).permute(1, 0, 2).reshape(N, 12 * E),  # [N̂, 12E]
         b_emb=torch.cat([cell.b_z, cell.b_z.new_zeros(4, E)]).view(12 * E),  # W_zb has no bias
         W_out=torch.cat([cell.W_d, cell.W_beta]),  # [12, E, H]
@@ -53,11 +71,17 @@ def hyper_sequence(cell, x: torch.Tensor, state, masks: torch.Tensor | None):
     pre_main, pre_hat = pre.split([4 * H, 4 * N], dim=-1)  # [T, B, 4H], [T, B, 4N̂]
     h, c, h_hat, c_hat = state
     outputs = []
+    if w["W_rec"] is not None:  # the hypernetwork's input part on its columns, zeros on the main cell's
+        pre_hat = torch.cat([pre.new_zeros(T, B, 4 * H), pre_hat], dim=-1)  # [T, B, 4H + 4N̂]
     # unbind, not pre[t]: the backward of T slices would build T full-size gradients
     for t, (pre_main_t, pre_hat_t) in enumerate(zip(pre_main.unbind(0), pre_hat.unbind(0))):
-        hw = w["W_h"].step(None, h, t)  # [B, 4H + 4N̂] = h_{i-1} [W_hh | W_hyper,h]
+        if w["W_rec"] is not None:  # [h, ĥ] W_rec + [0, pre_hat]: main h-part and the hypernetwork's a_hat at once
+            hw = w["W_rec"].step(pre_hat_t, torch.cat([h, h_hat], dim=1), t)  # [B, 4H + 4N̂]
+            a_hat = hw[:, 4 * H:].reshape(B, 4, N)
+        else:
+            hw = w["W_h"].step(None, h, t)  # [B, 4H + 4N̂] = h_{i-1} [W_hh | W_hyper,h]
+            a_hat = w["W_hat"].step(pre_hat_t + hw[:, 4 * H:], h_hat, t).view(B, 4, N)
         # hypernetwork (LayerNorm LSTM) step
-        a_hat = w["W_hat"].step(pre_hat_t + hw[:, 4 * H:], h_hat, t).view(B, 4, N)
         h_hat, c_hat = layer_norm_lstm_update(a_hat, c_hat, None, w["hat_gain"], w["hat_shift"], hc.cell_gain,
                                               hc.cell_shift, eps)
         # the 12 heads: scales d (8 blocks) and dynamic biases β (4 W_h blocks)
