@@ -33,3 +33,16 @@ def test_bench_scripts_run_small_and_record_the_machine(tmp_path):
         m = result["machine"]
         assert m["torch"] and m["device"] == "cpu" and m["cpu"] and result["command"].startswith("python bench/")
     assert {r["precision"] for r in train["rows"]} == {"float32"}
+
+
+def test_kernel_count_counts_fewer_ops_with_one_recurrent_product(tmp_path):
+    """bench/kernel_count.py on the CPU: aten ops per HyperLSTM step, forward and backward, for one and two
+    recurrent products; the merged product launches fewer in each direction."""
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "kernel_count.py"), "--out", str(tmp_path / "k.json")],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT,
+                          env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = {r["merged_recurrent"]: r for r in json.loads((tmp_path / "k.json").read_text())["rows"]}
+    assert rows[True]["what"] == "aten ops"
+    assert 10 < rows[True]["forward_per_step"] < rows[False]["forward_per_step"]
+    assert 10 < rows[True]["backward_per_step"] < rows[False]["backward_per_step"]

@@ -8,10 +8,13 @@ recorded once as a CUDA graph and replayed with one launch:
 * the noise of every step (:class:`sketchlib.draw.Noise`, the same numbers the other paths use)
   is drawn up front and copied into fixed buffers, K steps per replay;
 * the draw is :func:`sketchlib.draw.sample_outputs`' arithmetic in torch (float64 on y):
-  k = argmax(pi_hat + tau g_pi), pen = argmax(q_hat + tau g_pen),
-  dx = mu_x + sigma_x' e1, dy = mu_y + sigma_y' (rho e1 + sqrt(1 - rho^2) e2), sigma' = sigma sqrt(tau);
-* p3 has no control flow: a per-sketch ``alive`` mask records where each sketch first draws p3
-  (``length``), the batch keeps stepping, and the host only asks ``alive.any()`` between replays.
+  k = argmax(pi_hat + tau g_pi), pen = argmax(q_hat + tau g_pen) (one add on y's first 3 + M
+  entries, tau g formed on the host), dx = mu_x + sigma_x' e1,
+  dy = mu_y + sigma_y' (rho e1 + sqrt(1 - rho^2) e2), sigma' = sigma sqrt(tau); one_hot(pen) as a
+  row of a 3 x 3 identity (no checks, so no host sync inside the graph);
+* p3 has no control flow in the graph: every sketch keeps stepping, each chunk's draws S come back
+  to the host in one copy (the one sync per replay), and a per-sketch ``alive`` mask there records
+  where each sketch first drew p3 and stops the loop after the chunk in which the last one did.
 
 The graph is cached per decoder and (n, K, greedy) and its weights are checked by storage address
 and version counter (as :func:`sketchlib.fast.numpy_lstm.numpy_weights`), so a second ``sample``
@@ -92,14 +95,11 @@ class GraphSampler:
         f32, f64, K, M = dict(device=dev), dict(device=dev, dtype=torch.float64), self.K, self.M
         self.bias = torch.zeros(n, 4 * H, **f32)  # z W_z + b (+ forget bias), per sketch
         self.h, self.c, self.s = (torch.zeros(n, H, **f32), torch.zeros(n, H, **f32), torch.zeros(n, 5, **f32))
-        self.g_pi, self.g_pen = torch.zeros(K, n, M, **f64), torch.zeros(K, n, 3, **f64)  # this chunk's noise
+        self.g_head = torch.zeros(K, n, 3 + M, **f64)  # this chunk's tau [g_pen | g_pi], laid out as y's head
         self.eps = torch.zeros(K, n, 2, **f64)
-        self.tau, self.root_tau = torch.ones((), **f64), torch.ones((), **f64)
-        self.t0 = torch.zeros((), dtype=torch.long, device=dev)  # first step of the chunk
-        self.alive = torch.ones(n, dtype=torch.bool, device=dev)
-        self.length = torch.zeros(n, dtype=torch.long, device=dev)
-        self.out = torch.zeros(K, n, 3, **f32)  # this chunk's stroke-3 rows (dx, dy, lift)
-        self.steps_idx = torch.arange(K, device=dev)
+        self.root_tau = torch.ones((), **f64)
+        self.S = torch.zeros(K, n, 5, **f32)  # this chunk's draws S_{t0+1} .. S_{t0+K}, stroke-5
+        self.pen_rows = torch.eye(3, **f32)  # one_hot(pen) as a row lookup (no checks, no host sync)
         self.graph = None
 
     # -- one step and one chunk ----------------------------------------------------------------
@@ -116,33 +116,27 @@ class GraphSampler:
         """(dx, dy [n] float64, pen [n] long) from y [n, 6M+3]: sample_outputs' arithmetic with chunk step j's noise."""
         M, n = self.M, self.n
         yd = y.double()
-        q_hat, pi_hat = yd[:, :3], yd[:, 3:3 + M]
-        if self.greedy:
-            k, pen = pi_hat.argmax(1), q_hat.argmax(1)
-        else:
-            k = (pi_hat + self.tau * self.g_pi[j]).argmax(1)
-            pen = (q_hat + self.tau * self.g_pen[j]).argmax(1)
-        p = yd[:, 3 + M:].view(n, 5, M).gather(2, k.view(n, 1, 1).expand(n, 5, 1)).squeeze(2)  # [n, 5] of component k
+        head = yd[:, :3 + M] if self.greedy else yd[:, :3 + M] + self.g_head[j]  # [q_hat | pi_hat] + tau [g_pen | g_pi]
+        pen, k = head[:, :3].argmax(1), head[:, 3:].argmax(1)
+        p = yd[:, 3 + M:].view(n, 5, M).gather(2, k.view(n, 1, 1).expand(n, 5, 1))[:, :, 0]  # [n, 5] of component k
         if self.greedy:
             return p[:, 0], p[:, 1], pen
-        sig = torch.exp(p[:, 2:4].clamp(min=mdn.LOG_SIGMA_MIN)) * self.root_tau  # [n, 2]
-        rho = torch.tanh(p[:, 4]).clamp(-(1 - mdn.RHO_EPS), 1 - mdn.RHO_EPS)
+        sig = torch.exp(p[:, 2:4].clamp(min=mdn.LOG_SIGMA_MIN)).mul_(self.root_tau)  # [n, 2] sigma sqrt(tau)
+        rho = torch.tanh(p[:, 4]).clamp_(-(1 - mdn.RHO_EPS), 1 - mdn.RHO_EPS)
         e1, e2 = self.eps[j].unbind(1)
-        return p[:, 0] + sig[:, 0] * e1, p[:, 1] + sig[:, 1] * (rho * e1 + torch.sqrt(1.0 - rho * rho) * e2), pen
+        dx = torch.addcmul(p[:, 0], sig[:, 0], e1)
+        dy = torch.addcmul(p[:, 1], sig[:, 1], torch.addcmul(rho * e1, torch.sqrt(1.0 - rho * rho), e2))
+        return dx, dy, pen
 
-    def _chunk(self, stop_at_p3: bool) -> None:
-        """K steps from the buffers back into them; out[j] = S_{t0 + j} as stroke-3, length at each first p3."""
+    def _chunk(self) -> None:
+        """K steps from the buffers back into them; S[j] = the step's draw S_{t0+j+1} (no control flow:
+        which sketches have ended is read from S on the host, after the replay)."""
         s, h, c = self.s, self.h, self.c
         for j in range(self.K):
             y, h, c = self._lstm(s, h, c)
             dx, dy, pen = self._draw(y, j)
-            s = torch.cat([torch.stack([dx, dy], 1).float(),
-                           torch.nn.functional.one_hot(pen, 3).float()], 1)  # [n, 5], fed back in float32
-            self.out[j] = torch.cat([s[:, :2], s[:, 3:4]], 1)  # (dx, dy, lift = p2)
-            if stop_at_p3:  # first p3 of a live sketch: its length is this step
-                ended = self.alive & (pen == 2)
-                self.length.copy_(torch.where(ended, self.t0 + j, self.length))
-                self.alive.logical_and_(pen != 2)
+            s = torch.cat([torch.stack([dx, dy], 1).float(), self.pen_rows[pen]], 1)  # [n, 5], fed back in float32
+            self.S[j].copy_(s)
         self.s.copy_(s), self.h.copy_(h), self.c.copy_(c)
 
     # -- what a caller does --------------------------------------------------------------------
@@ -153,7 +147,8 @@ class GraphSampler:
         self.h.copy_(h0), self.c.copy_(c0)
         self.s.zero_()[:, 2] = 1.0  # S_0 = (0, 0, 1, 0, 0)
         self.bias.copy_(self.b.expand(self.n, -1) if z is None else torch.addmm(self.b, z, self.W_z))
-        self.tau.fill_(float(tau)), self.root_tau.fill_(math.sqrt(float(tau)))
+        self.tau = float(tau)
+        self.root_tau.fill_(math.sqrt(self.tau))
 
     @torch.no_grad()
     def set_input(self, s) -> None:
@@ -168,46 +163,54 @@ class GraphSampler:
 
     @torch.no_grad()
     def run(self, steps: int, noise: Noise | None, stop_at_p3: bool = True) -> list[np.ndarray]:
-        """Up to ``steps`` steps, K per replay, stopping after the chunk in which every sketch drew p3."""
+        """Up to ``steps`` steps, K per replay; each sketch ends at its first p3, the loop after the
+        chunk in which the last live sketch drew one (the per-sketch ``alive`` mask, kept on the host)."""
         n, K = self.n, self.K
         if noise is not None:
             _, g_pi, g_pen, eps = noise.block_at(0)  # [steps, n, ·] float64: all of it (graph_sampling_applies)
             if len(g_pi) < steps:
                 raise ValueError(f"the noise holds {len(g_pi)} steps, fewer than {steps}: use another stepper")
-        self.alive.fill_(True), self.length.fill_(steps)
+        length = np.full(n, steps, dtype=np.int64)
+        alive = np.ones(n, dtype=bool)
         chunks = []
         for t0 in range(0, steps, K):
             if noise is not None:
-                m = min(K, steps - t0)
-                for buf, src in ((self.g_pi, g_pi), (self.g_pen, g_pen), (self.eps, eps)):
-                    buf[:m].copy_(torch.from_numpy(src[t0:t0 + m]), non_blocking=True)
-            self.t0.fill_(t0)
-            self._replay(stop_at_p3)
-            chunks.append(self.out.clone())
-            if stop_at_p3 and not bool(self.alive.any()):  # the one host sync per chunk
-                break
-        out = torch.cat(chunks)[:steps].cpu().numpy()  # [T, n, 3]
-        length = self.length.clamp(max=len(out)).cpu().numpy()
+                m = min(K, steps - t0)  # tau g in float64 here, as sample_outputs forms it
+                head = self.tau * np.concatenate([g_pen[t0:t0 + m], g_pi[t0:t0 + m]], axis=2)  # [m, n, 3 + M]
+                self.g_head[:m].copy_(torch.from_numpy(head))
+                self.eps[:m].copy_(torch.from_numpy(np.ascontiguousarray(eps[t0:t0 + m])))
+            self._replay()
+            S = self.S.cpu().numpy()[: steps - t0]  # [<= K, n, 5], the one host sync per chunk
+            chunks.append(S)
+            if stop_at_p3:
+                ended = S[:, :, 4] == 1  # [m, n] drew p3
+                first = np.where(ended.any(0), ended.argmax(0) + t0, steps)
+                length = np.where(alive, np.minimum(length, first), length)
+                alive &= ~ended.any(0)
+                if not alive.any():
+                    break
+        S = np.concatenate(chunks)  # [T, n, 5]
+        out = np.ascontiguousarray(np.stack([S[..., 0], S[..., 1], S[..., 3]], axis=-1))  # (dx, dy, lift = p2)
         return [np.ascontiguousarray(out[: length[i], i]) for i in range(n)]
 
-    def _replay(self, stop_at_p3: bool) -> None:
+    def _replay(self) -> None:
         if not self.graph_enabled:
-            self._chunk(stop_at_p3)
+            self._chunk()
             return
-        if self.graph is None or self.graph_stop != stop_at_p3:
-            self._capture(stop_at_p3)
+        if self.graph is None:
+            self._capture()
         self.graph.replay()
 
-    def _capture(self, stop_at_p3: bool) -> None:
+    def _capture(self) -> None:
         """Record one chunk; the warm-up chunk's writes are undone (buffers saved and put back)."""
-        saved = [b.clone() for b in (self.s, self.h, self.c, self.alive, self.length)]
+        saved = [b.clone() for b in (self.s, self.h, self.c)]
         side = torch.cuda.Stream(self.device)
         side.wait_stream(torch.cuda.current_stream(self.device))
         with torch.cuda.stream(side):
-            self._chunk(stop_at_p3)  # warm-up: cuBLAS sets itself up off the capture
+            self._chunk()  # warm-up: cuBLAS sets itself up off the capture
         torch.cuda.current_stream(self.device).wait_stream(side)
-        for b, v in zip((self.s, self.h, self.c, self.alive, self.length), saved):
+        for b, v in zip((self.s, self.h, self.c), saved):
             b.copy_(v)
-        self.graph, self.graph_stop = torch.cuda.CUDAGraph(), stop_at_p3
+        self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
-            self._chunk(stop_at_p3)
+            self._chunk()
