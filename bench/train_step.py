@@ -9,6 +9,8 @@ Compares, in ONE run and on one device, for each decoder cell and size:
                  the training command's default on a GPU
   graph+compile-nodefer  the same with autograd's step-by-step recurrent weight gradients (what
                  sketchlib.fast.bptt saves; HyperLSTM 2048 only)
+  graph+compile-unmerged  the HyperLSTM with two recurrent products a step instead of one on the
+                 block matrix (sketchlib.fast.hyper.MERGE_RECURRENT off; HyperLSTM 2048 only)
   native         PyTorch's fused LSTM (cuDNN on a GPU), LSTM decoder with recurrent dropout off
                  (eager, and "native+graph" captured), forced here even on the CPU, where the fast
                  path does not choose it (compare the LSTM "fast" row with recurrent dropout off)
@@ -42,7 +44,7 @@ from common import RESULTS, machine, print_table, sync, time_it, write_json  # n
 
 from sketchlib import fast as fast_paths  # noqa: E402
 from sketchlib.config import HParams  # noqa: E402
-from sketchlib.fast import bptt, native  # noqa: E402
+from sketchlib.fast import bptt, hyper, native  # noqa: E402
 from sketchlib.fast.cuda_graph import GraphedTrainStep, make_optimizer  # noqa: E402
 from sketchlib.nn.loss import total_loss  # noqa: E402
 from sketchlib.nn.model import SketchRNN  # noqa: E402
@@ -101,6 +103,8 @@ def variants(dec_model: str, units: int, device: torch.device, size: str):
             rows += [("graph+compile", "float32", True), ("graph+compile", "tf32", True)]
         if (dec_model, units) == ("hyper", 2048):
             rows.append(("graph+compile-nodefer", "float32", True))
+        if dec_model == "hyper" and (size == "small" or units == 2048):
+            rows += [("graph+compile-unmerged", "float32", True), ("graph+compile-unmerged", "tf32", True)]
     if dec_model == "lstm":
         rows += [("fast", "float32", False), ("native", "float32", False)]
         if device.type == "cuda":
@@ -115,6 +119,8 @@ def path_switches(path: str):
         stack.enter_context(fast_paths.enabled(path != "plain", compile="compile" in path))
         if path.endswith("nodefer"):
             stack.enter_context(mock.patch.object(bptt.RecurrentWeight, "defer", False))
+        if path.endswith("unmerged"):  # the HyperLSTM's two recurrent products a step (sketchlib.fast.hyper)
+            stack.enter_context(mock.patch.object(hyper, "MERGE_RECURRENT", False))
         if path.startswith("native"):  # PyTorch's kernel wherever it applies, on the CPU too
             stack.enter_context(mock.patch.object(
                 native, "wants_native", lambda cells, x: all(type(c) is native.LSTMCell and not c.dropout_active()

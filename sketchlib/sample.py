@@ -27,8 +27,9 @@ y_i (``set_input`` / ``feed`` the input, ``advance`` the state, ``step`` for y):
 * ``fast=True``, plain LSTM decoder (eval mode, no dropout) on the CPU: the numpy float32 step
   :class:`sketchlib.fast.numpy_lstm.NumpyLSTM`, and for one sketch a draw that computes only the
   rows of y it reads, in Python floats (:func:`sketchlib.draw.one_draw`);
-* ``fast=True``, plain LSTM decoder on a GPU: the fused torch step
-  (:func:`sketchlib.fast.torch_lstm.fused_lstm_step`).
+* ``fast=True``, plain LSTM decoder on a GPU: the step AND the draw on the device, K steps per CUDA
+  graph replay (:mod:`sketchlib.fast.graph_sampling`); the fused torch step
+  (:func:`sketchlib.fast.torch_lstm.fused_lstm_step`) where the noise would not fit one up-front block.
 
 Each is tested equal to the reference (y and state to float32 rounding, the same sketches for the
 same generator). For the 512-unit decoder on a 2-core CPU (``bench/sampling.py``) one sketch of
@@ -46,6 +47,7 @@ from sketchlib import fast as fast_paths
 from sketchlib.data.strokes import START_TOKEN, pad_batch, stroke3_to_stroke5, validate_stroke3
 from sketchlib.draw import (  # noqa: F401  (the draw's names, re-exported: sample.gumbel, sample.sample_outputs)
     Noise, _check_temperature, _choose_one, _offset_one, _split_numpy, batch_draw, gumbel, one_draw, sample_outputs)
+from sketchlib.fast.graph_sampling import graph_sampler, graph_sampling_applies
 from sketchlib.fast.numpy_lstm import NumpyLSTM, cpu_threads
 from sketchlib.fast.torch_lstm import fused_lstm_step
 
@@ -115,6 +117,12 @@ def _numpy_step_applies(model, device: torch.device) -> bool:
     return device.type == "cpu" and _plain_lstm_decoder(model)
 
 
+def _graph_step_applies(model, device: torch.device, steps: int, n: int) -> bool:
+    """Whether the fast path is the CUDA-graph sampler (:mod:`sketchlib.fast.graph_sampling`): plain LSTM, GPU."""
+    return (device.type == "cuda" and _plain_lstm_decoder(model)
+            and graph_sampling_applies(steps, n, _model_hp(model).num_mixture))
+
+
 def _stepper(model, z: torch.Tensor | None, n: int, fast: bool = True):
     """(initial state, step) where ``step(s_prev [n, 5], state) -> (y [n, 6M+3], state)``, in torch:
     ``model.step``, or for the plain LSTM decoder with ``fast`` the fused step (tested equal)."""
@@ -124,13 +132,16 @@ def _stepper(model, z: torch.Tensor | None, n: int, fast: bool = True):
 
 
 def stepper_name(model, fast: bool = True) -> str:
-    """Which stepper :func:`sample` runs for ``model`` in eval mode: "numpy", "fused torch" or "model.step"."""
+    """Which stepper :func:`sample` runs for ``model`` in eval mode: "numpy", "cuda graph", "fused torch" or
+    "model.step" (for one sketch of N_max steps)."""
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     try:
         if fast and _numpy_step_applies(model, device):
             return "numpy"
+        if fast and _graph_step_applies(model, device, _model_hp(model).max_seq_len, 1):
+            return "cuda graph"
         return "fused torch" if fast and _plain_lstm_decoder(model) else "model.step"
     finally:
         model.train(was_training)
@@ -182,6 +193,10 @@ def decode(model, z: torch.Tensor | None, n: int, steps: int, *, temperature: fl
     """
     fast = fast_paths.is_on() if fast is None else fast
     device = next(model.parameters()).device
+    if fast and _graph_step_applies(model, device, steps, n):  # CUDA: the step and the draw as CUDA graphs
+        tau = _check_temperature(temperature, greedy)
+        noise = None if greedy else Noise(steps, n, _model_hp(model).num_mixture, generator)
+        return _graph_decode(model, z, n, steps, tau, greedy, noise, prefix, stop_at_p3)
     numpy_step = fast and _numpy_step_applies(model, device)
     if numpy_step:
         stepper = NumpyLSTM(model, z, n)
@@ -209,6 +224,18 @@ def run_stepper(stepper, n: int, steps: int, num_mixture: int, *, temperature: f
             stepper.advance()
         stepper.set_input(prefix[-1])  # S_N, read by the first drawn step
     return _loop(stepper, draw, steps, n, stop_at_p3, scalar=scalar)
+
+
+def _graph_decode(model, z, n, steps, tau, greedy, noise, prefix, stop_at_p3) -> list[np.ndarray]:
+    """:func:`decode` on the CUDA-graph sampler (cached per model and batch): the prefix eagerly, then the replays."""
+    sampler = graph_sampler(model, n, greedy)
+    sampler.start(z, tau)
+    if prefix is not None:
+        for row in prefix[:-1]:
+            sampler.set_input(row)
+            sampler.advance()
+        sampler.set_input(prefix[-1])
+    return sampler.run(steps, noise, stop_at_p3)
 
 
 def _loop(stepper, draw, steps: int, n: int, stop_at_p3: bool, scalar: bool) -> list[np.ndarray]:

@@ -22,6 +22,10 @@ def test_bench_scripts_run_small_and_record_the_machine(tmp_path):
         assert r["ms_per_step"] > 0
     samp = json.loads((tmp_path / "sampling-small.json").read_text())
     assert {r["batch"] for r in samp["rows"]} == {1, 8}
+    floored = [r for r in samp["rows"] if "floor_ms" in r]  # the CPU's matmul floor beside each LSTM batch row
+    assert {(r["decoder"], r["batch"]) for r in floored} == {("lstm", 8)} and len(floored) == 2
+    assert all(r["floor_ms"] > 0 and r["ratio_vs_floor"] == r["min_ms"] / r["floor_ms"] for r in floored)
+    assert samp["matmul_floor"][0]["gate_gflops"] > 0.1
     check = json.loads((tmp_path / "check_fast_paths-small.json").read_text())
     assert {r["decoder"] for r in check["rows"]} == {"lstm", "layer_norm", "hyper"}
     assert all(r["within_1e-4"] and 0 <= r["rel_err_y"] < 1e-5 for r in check["rows"]), check["rows"]
@@ -29,3 +33,16 @@ def test_bench_scripts_run_small_and_record_the_machine(tmp_path):
         m = result["machine"]
         assert m["torch"] and m["device"] == "cpu" and m["cpu"] and result["command"].startswith("python bench/")
     assert {r["precision"] for r in train["rows"]} == {"float32"}
+
+
+def test_kernel_count_counts_fewer_ops_with_one_recurrent_product(tmp_path):
+    """bench/kernel_count.py on the CPU: aten ops per HyperLSTM step, forward and backward, for one and two
+    recurrent products; the merged product launches fewer in each direction."""
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "kernel_count.py"), "--out", str(tmp_path / "k.json")],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT,
+                          env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = {r["merged_recurrent"]: r for r in json.loads((tmp_path / "k.json").read_text())["rows"]}
+    assert rows[True]["what"] == "aten ops"
+    assert 10 < rows[True]["forward_per_step"] < rows[False]["forward_per_step"]
+    assert 10 < rows[True]["backward_per_step"] < rows[False]["backward_per_step"]

@@ -185,3 +185,30 @@ def test_trace_matches_sequence():
     assert {"i", "f", "g", "o", "c", "h", "h_hat", "d", "beta"} <= set(tr)
     assert all(tr[k].shape == (T, B, H) for k in "ifgoch")
     torch.testing.assert_close(tr["h"], cell.sequence(x)[0].transpose(0, 1))
+
+
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-5), (torch.float32, 1e-4)])
+def test_merged_recurrent_product_equals_plain_values_and_gradients(dtype, tol, monkeypatch):
+    """fast.hyper with ONE recurrent product per step ([h, ĥ] times the block matrix) and with two: both equal
+    the plain loop in outputs and in every parameter's and input's gradient (1e-5 float64, 1e-4 float32 relative)."""
+    from sketchlib.fast import hyper
+
+    cell = make(dtype, keep=0.8).train()
+    g = torch.Generator().manual_seed(7)
+    x = torch.randn(B, T, D, dtype=dtype, generator=g)
+    state = tuple(torch.randn(B, n, dtype=dtype, generator=g) for n in (H, H, N, N))
+    masks = cell.dropout_masks(T, B, x)
+    weights = torch.randn(B, T, H, dtype=dtype, generator=g)
+
+    def run(fast):
+        cell.zero_grad()
+        xs = x.clone().requires_grad_(True)
+        out, final = on(fast, cell.sequence, xs, state, masks=masks)
+        ((out * weights).sum() + sum((f * f).sum() for f in final)).backward()
+        return [out, *final, xs.grad] + [p.grad.clone() for p in cell.parameters()]
+
+    want = run(False)
+    for merge in (True, False):
+        monkeypatch.setattr(hyper, "MERGE_RECURRENT", merge)
+        for a, b in zip(run(True), want):
+            torch.testing.assert_close(a, b, rtol=tol, atol=tol * max(1.0, b.abs().max().item()))

@@ -12,8 +12,9 @@ numbers (tested equal to the plain ones) and register themselves for a cell clas
   dropout, on a GPU only (on a CPU our loop is faster);
 * :mod:`~sketchlib.fast.bptt` the recurrent weights' gradients in one product;
 * :mod:`~sketchlib.fast.fusion` the element-wise work compiled by ``torch.compile`` (opt-in, GPU);
-* :mod:`~sketchlib.fast.cuda_graph` and :mod:`~sketchlib.fast.numpy_lstm` (used by training and
-  sampling directly).
+* :mod:`~sketchlib.fast.cuda_graph` (a training update as a CUDA graph, also under DDP),
+  :mod:`~sketchlib.fast.numpy_lstm` (the CPU's sampling step) and :mod:`~sketchlib.fast.graph_sampling`
+  (the GPU's sampling loop as CUDA graphs), used by training and sampling directly.
 
 The switch: ``with sketchlib.fast.enabled(False): ...`` runs the plain code; ``enabled(True,
 compile=True)`` also fuses with ``torch.compile`` on a GPU. :func:`configure` sets the same two

@@ -21,6 +21,15 @@ an update (the training loop seeds with ``step_seed(seed, step, rank)``) makes a
 reproducible, and a resumed run repeats it exactly. They are different numbers from the eager
 loop's, which consumes the generator in another order.
 
+Under DDP (``distributed=True``) the gradients must be averaged over the ranks between backward
+and Adam, and a collective inside a captured graph needs NCCL's own graph support (and is not
+possible with gloo). So the update is TWO graphs with one eager all-reduce between them: graph A =
+forward, loss, backward, and the gradients copied into one flat buffer; then
+``all_reduce(flat)`` (one NCCL call, outside any graph); graph B = flat / world_size back into
+the gradients, clipping, Adam. The weights are broadcast from rank 0 once, as DDP does when it
+wraps a model. Eagerly (``graph=False``) the same three parts run in the same order, which the
+two-process gloo test checks against DDP's update.
+
 Capture needs a few eager updates first (cuBLAS and cuDNN set themselves up, ``torch.compile``
 compiles, Adam creates its state). Those updates are undone: the weights, Adam's state and the
 random generators are put back, so the first replay is the update the caller asked for. On a CPU (``graph=False``) the same
@@ -34,7 +43,8 @@ from torch import nn
 
 from sketchlib.config import HParams
 from sketchlib.nn.encoder import check_lengths
-from sketchlib.train.step import clip_gradients, make_optimizer, set_learning_rate, train_step
+from sketchlib.train.step import (apply_gradients, clip_gradients, loss_and_gradients, make_optimizer,
+                                  set_learning_rate, train_step)
 
 # make_optimizer and clip_gradients live in sketchlib.train.step (re-exported here for bench/train_step.py)
 __all__ = ["GraphedTrainStep", "clip_gradients", "make_optimizer"]
@@ -49,7 +59,7 @@ class GraphedTrainStep:
     """
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, hp: HParams, batch_size: int,
-                 device, *, graph: bool | None = None, warmup: int = 3):
+                 device, *, graph: bool | None = None, warmup: int = 3, distributed: bool = False):
         device = torch.device(device)
         self.graph_enabled = device.type == "cuda" if graph is None else bool(graph)
         if self.graph_enabled and device.type != "cuda":
@@ -72,6 +82,16 @@ class GraphedTrainStep:
                 g["lr"] = self.lr  # every group reads the one scalar the graph captured
         self.graph: torch.cuda.CUDAGraph | None = None
         self.losses: torch.Tensor | None = None
+        self.distributed = bool(distributed)
+        if self.distributed:  # DDP's start: every rank from rank 0's weights; one flat buffer for the all-reduce
+            import torch.distributed as dist
+
+            self.world_size = dist.get_world_size()
+            with torch.no_grad():
+                for p in self.params:
+                    dist.broadcast(p.data, src=0)
+            self.flat = torch.zeros(sum(p.numel() for p in self.params), device=device)
+            self.graph_b: torch.cuda.CUDAGraph | None = None
 
     # -- one update --------------------------------------------------------------------------
     def __call__(self, strokes: torch.Tensor, lengths: torch.Tensor, lr: float, kl_weight: float) -> torch.Tensor:
@@ -91,11 +111,42 @@ class GraphedTrainStep:
         if self.graph is None:
             self._capture()
         self.graph.replay()
+        if self.distributed:
+            self._all_reduce()
+            self.graph_b.replay()
         return self.losses
 
     def _update(self) -> torch.Tensor:
         """:func:`sketchlib.train.step.train_step` on the fixed buffers; the losses [5], detached."""
-        return train_step(self.model, self.optimizer, self.hp, self.strokes, self.lengths, self.kl_weight)
+        if not self.distributed:
+            return train_step(self.model, self.optimizer, self.hp, self.strokes, self.lengths, self.kl_weight)
+        losses = self._gradients()
+        self._all_reduce()
+        self._apply()
+        return losses
+
+    def _gradients(self) -> torch.Tensor:
+        """Graph A (distributed): forward, loss, backward, every gradient into ``flat``."""
+        losses = loss_and_gradients(self.model, self.optimizer, self.hp, self.strokes, self.lengths, self.kl_weight)
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
+        torch.cat([g.reshape(-1) for g in grads], out=self.flat)
+        return losses
+
+    def _all_reduce(self) -> None:
+        """Between the graphs, eager: the sum of ``flat`` over the ranks (one collective)."""
+        import torch.distributed as dist
+
+        dist.all_reduce(self.flat)
+
+    def _apply(self) -> None:
+        """Graph B (distributed): the ranks' mean gradient back into ``p.grad``, clipping, Adam."""
+        mean = (self.flat / self.world_size).split([p.numel() for p in self.params])
+        for p, g in zip(self.params, mean):
+            if p.grad is None:
+                p.grad = g.view_as(p).clone()
+            else:
+                p.grad.copy_(g.view_as(p))
+        apply_gradients(self.optimizer, self.hp)
 
     # -- capture -----------------------------------------------------------------------------
     def _capture(self) -> None:
@@ -119,8 +170,15 @@ class GraphedTrainStep:
             self._restore(weights, state)
         self.optimizer.zero_grad(set_to_none=True)  # captured from None: each replay writes fresh gradients
         self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            self.losses = self._update()
+        if not self.distributed:
+            with torch.cuda.graph(self.graph):
+                self.losses = self._update()
+        else:  # A, the eager all-reduce at replay, then B in A's memory pool (it reads A's gradients)
+            with torch.cuda.graph(self.graph):
+                self.losses = self._gradients()
+            self.graph_b = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph_b, pool=self.graph.pool()):
+                self._apply()
         torch.set_rng_state(rng[0])
         torch.cuda.set_rng_state(rng[1], self.device)
 

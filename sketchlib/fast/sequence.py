@@ -37,13 +37,14 @@ def _layer_norm_lstm_update(a, c, mask, gain, shift, cell_gain, cell_shift, eps:
     ``shift`` carries the forget bias on the f row; gains and shifts broadcast against a and c.
     """
     a = torch.addcmul(shift, F.layer_norm(a, a.shape[-1:], eps=eps), gain)  # each gate normalised on its own
-    s = torch.sigmoid(a)
-    g = torch.tanh(a[..., 1, :])
+    # unbind, not s[..., k, :]: one backward node (a stack) instead of a zero-filled gradient per gate
+    i, _, f, o = torch.sigmoid(a).unbind(-2)
+    g = torch.tanh(a).unbind(-2)[1]
     if mask is not None:
         g = g * mask
-    c = torch.addcmul(s[..., 2, :] * c, s[..., 0, :], g)
+    c = torch.addcmul(f * c, i, g)
     c_norm = torch.addcmul(cell_shift, F.layer_norm(c, c.shape[-1:], eps=eps), cell_gain)
-    return s[..., 3, :] * torch.tanh(c_norm), c
+    return o * torch.tanh(c_norm), c
 
 
 layer_norm_lstm_update = fused(_layer_norm_lstm_update)

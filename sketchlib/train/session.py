@@ -36,10 +36,12 @@ class Session(contextlib.ExitStack):
         cfg = self.cfg
         try:
             self.device = self._join_group() if self.distributed else resolve_device(cfg.device)
+            # default: graphed on one CUDA device; under DDP only when asked (two graphs and an eager
+            # all-reduce, sketchlib.fast.cuda_graph), until bench/gpu_session.sh has measured it on 2 GPUs
             use_graph = (self.device.type == "cuda" and not self.distributed) if cfg.cuda_graph is None \
                 else bool(cfg.cuda_graph)
-            if use_graph and (self.device.type != "cuda" or self.distributed):
-                raise ValueError("cuda_graph=True needs a single CUDA device (not DDP)")
+            if use_graph and self.device.type != "cuda":
+                raise ValueError("cuda_graph=True needs a CUDA device")
             self.use_graph = use_graph
             use_compile = use_graph if cfg.compile is None else bool(cfg.compile)
             old_tf32 = torch.backends.cuda.matmul.allow_tf32
@@ -141,7 +143,7 @@ def make_update(run: Run, s: Session):
     from sketchlib.fast.cuda_graph import GraphedTrainStep
 
     bare.train()
-    graphed = GraphedTrainStep(bare, optimizer, hp, hp.batch_size, device, graph=True)
+    graphed = GraphedTrainStep(bare, optimizer, hp, hp.batch_size, device, graph=True, distributed=s.distributed)
 
     def update_graphed(strokes, lengths, lr, w):
         nonlocal graphed
@@ -154,7 +156,8 @@ def make_update(run: Run, s: Session):
                           stacklevel=2)
             fast_paths.configure(compile=False)
             run.run_info["compile"] = False
-            graphed = GraphedTrainStep(bare, optimizer, hp, hp.batch_size, device, graph=True)
+            graphed = GraphedTrainStep(bare, optimizer, hp, hp.batch_size, device, graph=True,
+                                       distributed=s.distributed)
             return graphed(strokes, lengths, lr, w)
 
     return update_graphed

@@ -62,10 +62,22 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, hp: HParams, 
     number or a 0-d tensor (the CUDA graph's). Returns the detached losses [5] in ``LOSS_KEYS``
     order (loss, L_R, L_s, L_p, L_KL), on the model's device.
     """
+    losses = loss_and_gradients(model, optimizer, hp, strokes, lengths, kl_weight)
+    apply_gradients(optimizer, hp)
+    return losses
+
+
+def loss_and_gradients(model: nn.Module, optimizer: torch.optim.Optimizer, hp: HParams, strokes: torch.Tensor,
+                       lengths: torch.Tensor, kl_weight) -> torch.Tensor:
+    """The first half of :func:`train_step`: forward, loss, backward (gradients in ``p.grad``) -> losses [5]."""
     optimizer.zero_grad(set_to_none=True)  # (inside a CUDA graph: captured from None, each replay writes afresh)
     out = model(strokes, lengths)
     losses = total_loss(out, strokes, lengths, kl_weight, hp.kl_tolerance)
     losses["loss"].backward()
+    return torch.stack([losses[k].detach() for k in LOSS_KEYS])  # [5]
+
+
+def apply_gradients(optimizer: torch.optim.Optimizer, hp: HParams) -> None:
+    """The second half of :func:`train_step`: clip the gradients, one Adam step."""
     clip_gradients([p for g in optimizer.param_groups for p in g["params"]], hp)
     optimizer.step()
-    return torch.stack([losses[k].detach() for k in LOSS_KEYS])  # [5]
