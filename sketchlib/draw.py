@@ -1,8 +1,15 @@
 """The MDN draw: one step's (dx, dy, pen) from the decoder's outputs y_i, and the noise it uses.
 
-Temperature tau (the paper's convention; see :mod:`sketchlib.sample`)::
+Temperature tau (one convention, the paper's):
 
-    Pi_k = softmax(pi_hat / tau)_k      q = softmax(q_hat / tau)      sigma -> sigma * sqrt(tau)
+    Pi_k  = softmax(pi_hat / tau)_k            q = softmax(q_hat / tau)
+    sigma_x -> sigma_x * sqrt(tau), sigma_y -> sigma_y * sqrt(tau)   (variance sigma^2 * tau; rho unchanged)
+
+so the variance of a component scales by tau and, as tau -> 0, Pi and q become one-hot on their
+argmax. This is what the paper states ("sigma^2 tau") and what the browser demo and the PyTorch
+ports do. The reference's Python sampler (``sketch_rnn`` ``sample``) instead multiplies sigma by
+tau (it calls ``sample_gaussian_2d(..., np.sqrt(temp))``, which squares it again), i.e. variance
+sigma^2 tau^2; at tau = 1 the two agree. (Noted in the book's "Notes on fidelity".)
 
 A categorical draw is argmax(logits / tau + G) with G standard Gumbel noise (:func:`gumbel`),
 computed as argmax(logits + tau G) (the same order for tau > 0); the offset is a bivariate normal

@@ -7,17 +7,8 @@ reads [S_{i-1}; z] and its state and emits y_i, i.e. a mixture of M bivariate no
 N_max steps. To complete a drawing, the decoder first reads the drawn points S_1..S_N as if it
 had drawn them (teacher forcing), then draws S_{N+1}, ... the same way.
 
-Temperature tau (one convention, the paper's):
-
-    Pi_k  = softmax(pi_hat / tau)_k            q = softmax(q_hat / tau)
-    sigma_x -> sigma_x * sqrt(tau), sigma_y -> sigma_y * sqrt(tau)   (variance sigma^2 * tau; rho unchanged)
-
-so the variance of a component scales by tau and, as tau -> 0, Pi and q become one-hot on their
-argmax. This is what the paper states ("sigma^2 tau") and what the browser demo and the PyTorch
-ports do. The reference's Python sampler (``sketch_rnn`` ``sample``) instead multiplies sigma by
-tau (it calls ``sample_gaussian_2d(..., np.sqrt(temp))``, which squares it again), i.e. variance
-sigma^2 tau^2; at tau = 1 the two agree. (Noted in the book's "Notes on fidelity".)
-Greedy mode: the argmax component, its mean offset and the argmax pen state (no noise at all).
+Temperature tau follows the paper (variance sigma^2 tau; :mod:`sketchlib.draw` gives the rule and how it
+differs from the reference's Python sampler). Greedy mode: the argmax component, its mean offset and the argmax pen state (no noise at all).
 
 ONE loop (:func:`decode`) serves :func:`sample`, the book's "complete my drawing", its latency
 measurement and the benchmarks. What varies is the stepper, the object that turns S_{i-1} into
@@ -44,12 +35,12 @@ import numpy as np
 import torch
 
 from sketchlib import fast as fast_paths
-from sketchlib.data.strokes import START_TOKEN, pad_batch, stroke3_to_stroke5, validate_stroke3
+from sketchlib.data.strokes import pad_batch, stroke3_to_stroke5, validate_stroke3
 from sketchlib.draw import (  # noqa: F401  (the draw's names, re-exported: sample.gumbel, sample.sample_outputs)
     Noise, _check_temperature, _choose_one, _offset_one, _split_numpy, batch_draw, gumbel, one_draw, sample_outputs)
-from sketchlib.fast.graph_sampling import graph_sampler, graph_sampling_applies
+from sketchlib.fast.graph_sampling import graph_decode, graph_sampling_applies
 from sketchlib.fast.numpy_lstm import NumpyLSTM, cpu_threads
-from sketchlib.fast.torch_lstm import fused_lstm_step
+from sketchlib.fast.torch_lstm import TorchStepper, fused_lstm_step
 
 
 def _model_hp(model):
@@ -147,35 +138,6 @@ def stepper_name(model, fast: bool = True) -> str:
         model.train(was_training)
 
 
-class TorchStepper:
-    """A torch ``step(s_prev, state)`` (:func:`_stepper`) behind the stepper interface, numpy in and out."""
-
-    def __init__(self, step, state, device: torch.device, n: int):
-        self._step, self.state, self.device, self.n = step, state, device, n
-        self._rows = np.arange(n)
-        self.set_input(START_TOKEN)  # S_0
-
-    def set_input(self, s) -> None:
-        """S_{i-1} [n, 5] (or [5] for every sketch)."""
-        rows = np.empty((self.n, 5), dtype=np.float32)
-        rows[:] = np.asarray(s, dtype=np.float32).reshape(-1, 5)
-        self.s = torch.from_numpy(rows).to(self.device)
-
-    def feed(self, dx, dy, pen) -> None:
-        """S_{i-1} = (dx, dy, one-hot pen), [n] each."""
-        s = np.zeros((self.n, 5), dtype=np.float32)
-        s[:, 0], s[:, 1] = dx, dy
-        s[self._rows, 2 + np.asarray(pen)] = 1.0
-        self.s = torch.from_numpy(s).to(self.device)
-
-    def advance(self) -> None:
-        _, self.state = self._step(self.s, self.state)
-
-    def step(self) -> np.ndarray:
-        y, self.state = self._step(self.s, self.state)
-        return y.float().cpu().numpy()  # [n, 6M+3]
-
-
 # ----------------------------------------------------------------------------------------------
 # The sampling loop
 
@@ -196,7 +158,7 @@ def decode(model, z: torch.Tensor | None, n: int, steps: int, *, temperature: fl
     if fast and _graph_step_applies(model, device, steps, n):  # CUDA: the step and the draw as CUDA graphs
         tau = _check_temperature(temperature, greedy)
         noise = None if greedy else Noise(steps, n, _model_hp(model).num_mixture, generator)
-        return _graph_decode(model, z, n, steps, tau, greedy, noise, prefix, stop_at_p3)
+        return graph_decode(model, z, n, steps, tau, greedy, noise, prefix, stop_at_p3)
     numpy_step = fast and _numpy_step_applies(model, device)
     if numpy_step:
         stepper = NumpyLSTM(model, z, n)
@@ -224,18 +186,6 @@ def run_stepper(stepper, n: int, steps: int, num_mixture: int, *, temperature: f
             stepper.advance()
         stepper.set_input(prefix[-1])  # S_N, read by the first drawn step
     return _loop(stepper, draw, steps, n, stop_at_p3, scalar=scalar)
-
-
-def _graph_decode(model, z, n, steps, tau, greedy, noise, prefix, stop_at_p3) -> list[np.ndarray]:
-    """:func:`decode` on the CUDA-graph sampler (cached per model and batch): the prefix eagerly, then the replays."""
-    sampler = graph_sampler(model, n, greedy)
-    sampler.start(z, tau)
-    if prefix is not None:
-        for row in prefix[:-1]:
-            sampler.set_input(row)
-            sampler.advance()
-        sampler.set_input(prefix[-1])
-    return sampler.run(steps, noise, stop_at_p3)
 
 
 def _loop(stepper, draw, steps: int, n: int, stop_at_p3: bool, scalar: bool) -> list[np.ndarray]:

@@ -11,7 +11,6 @@ import torch
 from sketchlib.data import batches as B
 from sketchlib.data import datasets as D
 from sketchlib.data import npz, strokes
-from sketchlib.config import HParams
 
 
 def _sketch(rng, n):

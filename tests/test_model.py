@@ -10,7 +10,6 @@ import torch
 from sketchlib.nn import mdn
 from sketchlib.config import HParams
 from sketchlib.nn.loss import total_loss
-from sketchlib.nn.lstm import LSTMCell
 from sketchlib.nn.model import ModelOutput, SketchRNN
 from sketchlib.nn.recurrent import FAST_PATHS, RecurrentCell
 from sketchlib import fast as fast_paths

@@ -214,3 +214,15 @@ class GraphSampler:
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
             self._chunk()
+
+
+def graph_decode(model, z, n, steps, tau, greedy, noise, prefix, stop_at_p3) -> list[np.ndarray]:
+    """:func:`sketchlib.sample.decode` on the CUDA-graph sampler (cached per model and batch): the prefix eagerly, then the replays."""
+    sampler = graph_sampler(model, n, greedy)
+    sampler.start(z, tau)
+    if prefix is not None:
+        for row in prefix[:-1]:
+            sampler.set_input(row)
+            sampler.advance()
+        sampler.set_input(prefix[-1])
+    return sampler.run(steps, noise, stop_at_p3)

@@ -9,7 +9,10 @@ matmul [S_{i-1}; h] @ [W_s; W_hh] per step, one sigmoid and one tanh over all fo
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+
+from sketchlib.data.strokes import START_TOKEN
 
 
 def fused_lstm_step(model, z: torch.Tensor | None, n: int):
@@ -36,3 +39,33 @@ def fused_lstm_step(model, z: torch.Tensor | None, n: int):
         return torch.addmm(b_y, h, W_y), (h, c)
 
     return state, step
+
+
+class TorchStepper:
+    """A torch ``step(s_prev, state)`` (``model.step``, or :func:`fused_lstm_step`'s) behind the stepper
+    interface of :func:`sketchlib.sample.run_stepper`, numpy in and out."""
+
+    def __init__(self, step, state, device: torch.device, n: int):
+        self._step, self.state, self.device, self.n = step, state, device, n
+        self._rows = np.arange(n)
+        self.set_input(START_TOKEN)  # S_0
+
+    def set_input(self, s) -> None:
+        """S_{i-1} [n, 5] (or [5] for every sketch)."""
+        rows = np.empty((self.n, 5), dtype=np.float32)
+        rows[:] = np.asarray(s, dtype=np.float32).reshape(-1, 5)
+        self.s = torch.from_numpy(rows).to(self.device)
+
+    def feed(self, dx, dy, pen) -> None:
+        """S_{i-1} = (dx, dy, one-hot pen), [n] each."""
+        s = np.zeros((self.n, 5), dtype=np.float32)
+        s[:, 0], s[:, 1] = dx, dy
+        s[self._rows, 2 + np.asarray(pen)] = 1.0
+        self.s = torch.from_numpy(s).to(self.device)
+
+    def advance(self) -> None:
+        _, self.state = self._step(self.s, self.state)
+
+    def step(self) -> np.ndarray:
+        y, self.state = self._step(self.s, self.state)
+        return y.float().cpu().numpy()  # [n, 6M+3]
