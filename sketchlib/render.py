@@ -23,6 +23,7 @@ so its pictures and ours agree. matplotlib is imported inside the functions that
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
@@ -289,9 +290,24 @@ def animate(sketch, *, interval: int = 40, fig_size: float = 3.0, dpi: int = 72,
                          cache_frame_data=False, repeat=True)
 
 
+#: matplotlib's player buttons (Font Awesome 4 icons) as plain characters.
+_PLAYER_ICONS = {"fa-fast-backward": "\u21e4", "fa-step-backward": "\u2039", "fa-play fa-flip-horizontal": "\u25c0",
+                 "fa-pause": "\u275a\u275a", "fa-play": "\u25b6", "fa-step-forward": "\u203a",
+                 "fa-fast-forward": "\u21e5", "fa-minus": "\u2212", "fa-plus": "+"}  # glyphs common fonts have
+
+
+def jshtml(animation) -> str:
+    """``animation.to_jshtml()`` with nothing fetched from another site: matplotlib's player links Font
+    Awesome from a CDN for its button icons; here the link is dropped and the icons are characters."""
+    html = re.sub(r'<link rel="stylesheet"\s+href="https://[^"]*font-awesome[^"]*">', "", animation.to_jshtml())
+    for name, glyph in _PLAYER_ICONS.items():
+        html = html.replace(f'<i class="fa {name}"></i>', glyph)
+    return html
+
+
 def animation_html(sketch, **animate_kwargs) -> str:
-    """The animation as self-contained JavaScript + HTML (``to_jshtml``; needs no ffmpeg)."""
-    return animate(sketch, **animate_kwargs).to_jshtml()
+    """The animation as self-contained JavaScript + HTML (:func:`jshtml`; needs no ffmpeg, no CDN)."""
+    return jshtml(animate(sketch, **animate_kwargs))
 
 
 def save_gif(sketch, path, *, fps: float = 25, **animate_kwargs) -> Path:

@@ -82,6 +82,19 @@ def test_no_broken_local_links_or_images(built_book):
     assert not broken, "broken local links:\n" + "\n".join(broken[:50])
 
 
+def test_pages_load_no_script_or_style_from_another_site(built_book):
+    """Everything a page runs or styles itself with is served with the book (MathJax, the live demos'
+    runtime, the animations' player); links to other sites (launch buttons, references) are fine."""
+    external = re.compile(r"<(script|link)\b[^>]*?\b(src|href)=\"(https?:)?//[^\"]+\"", re.S)
+    found = []
+    for page in built_book.rglob("*.html"):
+        if "_static" in page.parts:
+            continue
+        for m in external.finditer(page.read_text(errors="replace")):
+            found.append(f"{page.relative_to(built_book)}: {m.group(0)[:160]}")
+    assert not found, "pages fetch from other sites:\n" + "\n".join(found[:20])
+
+
 def test_chapters_have_figures_and_launch_buttons(built_book):
     url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
     repo = urlparse(url).path.strip("/")

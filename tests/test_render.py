@@ -400,3 +400,10 @@ def test_bold_characters_log_no_font_weight_complaint(caplog):
         warnings = _render_warnings(fig)
     assert not [w for w in warnings if "missing from font" in w]
     assert "Failed to find font weight" not in caplog.text
+
+
+def test_animation_html_fetches_nothing_from_another_site():
+    """matplotlib's player links Font Awesome from a CDN; the book's pages must not (no request leaves the site)."""
+    html = R.animation_html(np.array([[1.0, 1.0, 0.0], [2.0, 0.0, 1.0], [1.0, 1.0, 0.0]]))
+    assert "https://" not in html and "<link" not in html and 'class="fa ' not in html
+    assert "\u25b6" in html and "\u275a" in html  # play and pause are still labelled

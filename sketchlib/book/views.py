@@ -30,7 +30,7 @@ def sequence_animation(sketches: Sequence, titles: Sequence[str] | None = None, 
                        fig_size: float = 3.0, dpi: int = 72, **draw_kwargs):
     """A matplotlib ``FuncAnimation`` whose frame ``m`` shows ``sketches[m]`` (titled ``titles[m]``).
 
-    ``anim.to_jshtml()`` is self-contained HTML with a slider and play buttons: the static website's
+    ``sketchlib.render.jshtml(anim)`` is self-contained HTML with a slider and play buttons: the static website's
     stand-in for an explorer's slider. ``draw_kwargs`` go to :func:`sketchlib.render.draw`.
     """
     from matplotlib.animation import FuncAnimation
