@@ -67,7 +67,7 @@ def main(argv=None) -> int:
     from sketchlib.device import cpu_model
     from sketchlib.data.fileio import atomic_write
     from sketchlib.nn.model import SketchRNN
-    from sketchlib.train import evaluate, export, train
+    from sketchlib.train import LAST, evaluate, export, train
 
     data = load_dataset("kanjivg", limit=args.limit, progress=False)
     base = HParams(batch_size=args.batch_size, dec_rnn_size=args.dec_rnn_size, enc_rnn_size=args.enc_rnn_size,
@@ -112,7 +112,8 @@ def main(argv=None) -> int:
         print(f"   {cell}: {run.wall_time_s:.0f} s, final valid L_R {run.valid[-1]['L_R']:.4f}, "
               f"test L_R {test['L_R']:.4f}", flush=True)
         if cell == "hyper" and args.export_hyper:
-            path = export(Path(args.runs) / cell, args.export_hyper, args.dest, data=data)
+            # the last checkpoint: the one whose test figures are recorded above (export defaults to the best)
+            path = export(Path(args.runs) / cell, args.export_hyper, args.dest, data=data, which=LAST)
             result["cells"][cell]["exported_as"] = args.export_hyper
             print(f"   exported the HyperLSTM run as {path}", flush=True)
         # written after every cell, so a long run leaves its finished cells behind
