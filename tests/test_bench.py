@@ -46,3 +46,16 @@ def test_kernel_count_counts_fewer_ops_with_one_recurrent_product(tmp_path):
     assert rows[True]["what"] == "aten ops"
     assert 10 < rows[True]["forward_per_step"] < rows[False]["forward_per_step"]
     assert 10 < rows[True]["backward_per_step"] < rows[False]["backward_per_step"]
+
+
+def test_cpu_lstm_paths_times_the_three_paths_and_names_the_choice(tmp_path):
+    """bench/cpu_lstm_paths.py (the evidence for native.wants_native on the CPU) runs and records its verdict."""
+    out = tmp_path / "paths.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "cpu_lstm_paths.py"), "--size", "small", "--repeats", "1",
+                           "--out", str(out)], capture_output=True, text=True, timeout=300,
+                          env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert [r["path"] for r in result["rows"]] == ["plain", "fast loop", "native"]
+    assert all(r["wall_min_ms"] > 0 and r["vs_fastest"] >= 1.0 for r in result["rows"])
+    assert result["fast_switch_picks"] == "native" and result["machine"]["device"] == "cpu"
