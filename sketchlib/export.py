@@ -48,6 +48,7 @@ from torch import nn
 from sketchlib import sample as _sample
 from sketchlib.data.fileio import atomic_write
 from sketchlib.data.strokes import START_TOKEN
+from sketchlib.fast.torch_lstm import TorchStepper
 from sketchlib.fast.native import native_parameters
 from sketchlib.nn import mdn
 from sketchlib.nn.encoder import last_real_step, reverse_within_lengths
@@ -295,31 +296,12 @@ class OnnxSketchRNN:
         """Decode one sketch per row of ``z`` [n, N_z] with :mod:`sketchlib.sample`'s loop and rule."""
         z = np.asarray(z, dtype=np.float32).reshape(-1, self.meta["z_size"])
         T = self.meta["max_seq_len"] if max_len is None else int(max_len)
-        return _sample.run_stepper(_OnnxStepper(self, z), z.shape[0], T, self.meta["num_mixture"],
-                                   temperature=temperature, greedy=greedy, generator=generator)
+        n = z.shape[0]
 
+        def step(s_prev: torch.Tensor, state: np.ndarray):  # the exported step in TorchStepper's interface
+            y, state, _ = self.step(s_prev.numpy(), z, state)
+            return torch.from_numpy(y), state
 
-class _OnnxStepper:
-    """The exported step behind :func:`sketchlib.sample.run_stepper`'s stepper interface."""
-
-    def __init__(self, runner, z: np.ndarray):
-        self.runner, self.z, self.n = runner, z, z.shape[0]
-        self.state = runner.initial_state(z)
-        self.set_input(START_TOKEN)  # S_0
-
-    def set_input(self, s) -> None:
-        self.s = np.empty((self.n, 5), dtype=np.float32)
-        self.s[:] = np.asarray(s, dtype=np.float32).reshape(-1, 5)
-
-    def feed(self, dx, dy, pen) -> None:
-        s = np.zeros((self.n, 5), dtype=np.float32)
-        s[:, 0], s[:, 1] = dx, dy
-        s[np.arange(self.n), 2 + np.asarray(pen)] = 1.0
-        self.s = s
-
-    def advance(self) -> None:
-        self.step()
-
-    def step(self) -> np.ndarray:
-        y, self.state, _ = self.runner.step(self.s, self.z, self.state)
-        return y
+        stepper = TorchStepper(step, self.initial_state(z), torch.device("cpu"), n)
+        return _sample.run_stepper(stepper, n, T, self.meta["num_mixture"], temperature=temperature, greedy=greedy,
+                                   generator=generator)

@@ -9,7 +9,6 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from html.parser import HTMLParser
 from pathlib import Path
@@ -18,7 +17,7 @@ from urllib.parse import unquote, urlparse
 import pytest
 import yaml
 
-from conftest import ROOT, in_ci
+from conftest import ROOT, in_ci, local_http_server
 
 pytestmark = pytest.mark.book
 HTML = ROOT / "_build" / "html"
@@ -184,11 +183,8 @@ def browser():
 def served_site(built_book):
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(built_book))
     handler.log_message = lambda *a, **k: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with local_http_server(handler) as url:
+        yield url
 
 
 def test_site_in_a_headless_browser(browser, served_site):
