@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 # Sphinx warnings are errors; --keep-going lists all of them before failing.
 BOOK_FLAGS ?= -W -n --keep-going
 
-.PHONY: book lab test test-fast browser-deps bench bench-live clean lock
+.PHONY: book i18n-status lab test test-fast browser-deps bench bench-live clean lock
 
 $(STAMP): pyproject.toml requirements-lock.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,9 +17,19 @@ $(STAMP): pyproject.toml requirements-lock.txt
 	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
+# Both editions: English at _build/html, 简体中文 at _build/html/zh. The Chinese sources (zh/) are
+# regenerated from book/ and i18n/zh/ first; its build executes nothing: its code cells are the English
+# ones, so every notebook is found in the English build's jupyter-cache.
 book: $(STAMP)
 	$(BIN)/jupyter-book build . $(BOOK_FLAGS)
-	@echo "Book built: open _build/html/index.html"
+	$(BIN)/python -m sketchlib.book.i18n build
+	$(BIN)/jupyter-book build zh --path-output _build/zh $(BOOK_FLAGS)
+	rm -rf _build/html/zh && cp -r _build/zh/_build/html _build/html/zh
+	@echo "Book built: open _build/html/index.html (中文版: _build/html/zh/index.html)"
+
+# The Chinese edition's status: which English paragraphs have no current translation (exit 1 if any).
+i18n-status: $(STAMP)
+	$(BIN)/python -m sketchlib.book.i18n status
 
 # JupyterLab refuses to start as root unless told --allow-root; add it only then.
 lab: $(STAMP)

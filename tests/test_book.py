@@ -21,6 +21,8 @@ from conftest import ROOT, in_ci, local_http_server
 
 pytestmark = pytest.mark.book
 HTML = ROOT / "_build" / "html"
+ZH = HTML / "zh"          # the Chinese edition (make book copies it there)
+CJK = re.compile(r"[\u3400-\u9fff]")
 SCREENSHOTS = ROOT / "_build" / "screenshots"
 
 
@@ -31,12 +33,21 @@ def toc_pages() -> list[str]:
 
 @pytest.fixture(scope="session")
 def built_book() -> Path:
-    """Build the executed book exactly as `make book` does (cached for authors, cold in a clean clone)."""
+    """Build the executed book exactly as `make book` does (cached for authors, cold in a clean clone):
+    the English edition (which executes), then the Chinese one from the committed zh/ (which finds every
+    notebook in the English build's jupyter-cache), copied to _build/html/zh."""
     jb = Path(sys.executable).with_name("jupyter-book")
-    cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(ROOT), "-W", "-n", "--keep-going"]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1500)
-    if proc.returncode != 0:
-        pytest.fail(f"jupyter-book build failed ({proc.returncode}):\n{proc.stdout[-6000:]}\n{proc.stderr[-6000:]}")
+    jb = str(jb) if jb.exists() else "jupyter-book"
+    flags = ["-W", "-n", "--keep-going"]
+    for cmd, timeout in (([jb, "build", str(ROOT), *flags], 1500),
+                         ([jb, "build", "zh", "--path-output", "_build/zh", *flags], 900)):
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+        if proc.returncode != 0:
+            pytest.fail(f"{' '.join(cmd[1:3])} failed ({proc.returncode}):\n{proc.stdout[-6000:]}\n{proc.stderr[-6000:]}")
+        if "zh" in cmd:
+            assert "Executing notebook" not in proc.stdout + proc.stderr, "the Chinese build executed a notebook"
+    shutil.rmtree(ZH, ignore_errors=True)
+    shutil.copytree(ROOT / "_build" / "zh" / "_build" / "html", ZH)
     return HTML
 
 
@@ -64,6 +75,37 @@ def _parse(page: Path) -> _Links:
 def test_every_page_of_the_toc_is_built(built_book):
     for entry in toc_pages():
         assert (built_book / f"{entry}.html").exists(), f"{entry}.html missing"
+        assert (ZH / f"{entry}.html").exists(), f"zh/{entry}.html missing"
+
+
+def test_the_chinese_edition_has_every_word_translated(built_book):
+    """Words of figures (drawn at execution) and of printed output (translated by the Chinese build)
+    that the catalog sketchlib/book/locale/zh.md lacks are listed by the build; there must be none."""
+    import json
+
+    missing = json.loads((ZH / "_i18n_missing.json").read_text(encoding="utf-8"))
+    assert missing == {}, ("words with no entry in sketchlib/book/locale/zh.md:\n"
+                           + "\n".join(f"{doc}: {w!r}" for doc, ws in missing.items() for w in ws[:50]))
+
+
+def test_each_page_links_to_the_same_page_in_the_other_edition(built_book):
+    for entry in toc_pages():
+        en, zh = built_book / f"{entry}.html", ZH / f"{entry}.html"
+        depth = entry.count("/")
+        assert f'href="{"../" * depth}zh/{entry}.html" hreflang="zh-CN"' in en.read_text(encoding="utf-8"), entry
+        assert f'href="{"../" * (depth + 1)}{entry}.html" hreflang="en"' in zh.read_text(encoding="utf-8"), entry
+        assert '<html lang="zh-CN"' in zh.read_text(encoding="utf-8"), entry
+
+
+def test_the_chinese_search_index_holds_chinese_words(built_book):
+    """Sphinx indexes Chinese words only when jieba is installed; without it Chinese search finds nothing."""
+    import json
+
+    text = (ZH / "searchindex.js").read_text(encoding="utf-8")
+    index = json.loads(text[text.index("(") + 1: text.rindex(")")])
+    terms = index["terms"]
+    for word in ("编码器", "解码器", "变量", "温度"):  # jieba splits 潜变量 into 潜 + 变量
+        assert word in terms, f"{word} is not in the Chinese search index"
 
 
 def test_no_broken_local_links_or_images(built_book):
@@ -97,10 +139,11 @@ def test_pages_load_no_script_or_style_from_another_site(built_book):
 def test_chapters_have_figures_and_launch_buttons(built_book):
     url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
     repo = urlparse(url).path.strip("/")
-    for nb in sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb")):
-        page = built_book / "book" / f"{nb.stem}.html"
+    for nb, page in [(nb, site / "book" / f"{nb.stem}.html") for site in (built_book, ZH)
+                     for nb in sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb"))]:
         text = page.read_text(encoding="utf-8")
-        assert f"colab.research.google.com/github/{repo}/blob/main/book/{nb.name}" in text, f"no Colab button on {page.name}"
+        where = "zh/book" if page.is_relative_to(ZH) else "book"
+        assert f"colab.research.google.com/github/{repo}/blob/main/{where}/{nb.name}" in text, f"no Colab button on {page}"
         assert "mybinder.org" in text, f"no JupyterLab (Binder) button on {page.name}"
         parsed = _parse(page)
         n_figures = len(parsed.images) + text.count("<svg") + text.count("animation")
@@ -236,6 +279,79 @@ def test_site_in_a_headless_browser(browser, served_site):
     assert (SCREENSHOTS / "00_introduction.png").stat().st_size > 10_000
     for name in ("05_equations.png", "01_characters_figure.png"):
         assert (SCREENSHOTS / name).stat().st_size > 5_000, name
+
+
+# Prose elements of a page's article, and what inside them is not prose (code, math, outputs, citations).
+_UNTRANSLATED_JS = r"""
+const skip = 'pre, code, .math, mjx-container, .cell_output, .citation, .bibliography, nav, script, style, .edition-switch, .live-demo';
+return Array.from(document.querySelectorAll('article p, article li, article h1, article h2, article h3, article dt, article dd, article caption, article figcaption'))
+  .filter(e => !e.closest(skip) && !e.querySelector('p, li'))
+  // a table row that has Chinese in it is translated (the glossary keeps an English column on purpose)
+  .filter(e => !(e.closest('tr') && /[\u3400-\u9fff]/.test(e.closest('tr').textContent)))
+  .map(e => { const c = e.cloneNode(true); c.querySelectorAll(skip).forEach(x => x.remove()); return c.textContent.trim(); })
+  .filter(t => !/[\u3400-\u9fff]/.test(t) && (t.match(/\b[a-z]{3,}\b/g) || []).length >= 4);
+"""
+
+_SHOWN_JS = ("return Array.from(document.querySelectorAll(arguments[0]))"
+             ".filter(i => i.offsetParent !== null && i.complete && i.naturalWidth > 0).length")
+
+
+def test_chinese_pages_in_a_headless_browser(browser, served_site):
+    """Every page of the Chinese edition loads with a Chinese title and text, no paragraph left in
+    English (code, names and references aside), every image decoded, and its figures in Chinese;
+    search finds Chinese words. Screenshots: the introduction and the sampling chapter."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    problems = []
+    shown_zh = 0
+    for entry in toc_pages():
+        browser.get(f"{served_site}/zh/{entry}.html")
+        for _ in range(100):
+            if browser.execute_script("return document.readyState") == "complete":
+                break
+            time.sleep(0.2)
+        title = browser.title
+        lang = browser.execute_script("return document.documentElement.lang")
+        text = browser.execute_script("return document.querySelector('article').innerText")
+        if not CJK.search(title) or lang != "zh-CN":
+            problems.append(f"zh/{entry}: title {title!r}, lang {lang!r}")
+        if len(CJK.findall(text)) < 10:  # the bibliography is mostly its (English) references
+            problems.append(f"zh/{entry}: hardly any Chinese text ({len(CJK.findall(text))} characters)")
+        english = browser.execute_script(_UNTRANSLATED_JS)
+        if english:
+            problems.append(f"zh/{entry}: paragraphs in English: {[t[:80] for t in english[:3]]}")
+        bad_images = browser.execute_script(
+            "return Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src.slice(0, 80))")
+        if bad_images:
+            problems.append(f"zh/{entry}: images that did not load: {bad_images}")
+        if browser.execute_script(_SHOWN_JS, ".edition-en"):
+            problems.append(f"zh/{entry}: shows a figure's English image")
+        shown_zh += browser.execute_script(_SHOWN_JS, ".edition-zh")
+        if entry.endswith(("00_introduction", "07_sampling")):
+            browser.save_screenshot(str(SCREENSHOTS / f"zh-{Path(entry).name}.png"))
+        if entry.endswith("01_stroke5_data"):
+            _screenshot_element(browser, ".edition-figure", SCREENSHOTS / "zh-01_figure.png")
+    assert not problems, "\n".join(problems)
+    assert shown_zh >= 10, f"only {shown_zh} figures drawn in Chinese on the Chinese pages"
+    for name in ("zh-00_introduction.png", "zh-07_sampling.png", "zh-01_figure.png"):
+        assert (SCREENSHOTS / name).stat().st_size > 5_000, name
+
+    # The English pages show the English image of the same figures.
+    browser.get(f"{served_site}/book/01_stroke5_data.html")
+    assert browser.execute_script(_SHOWN_JS, ".edition-en") > 0
+    assert browser.execute_script(_SHOWN_JS, ".edition-zh") == 0
+
+    browser.get(f"{served_site}/zh/search.html?q=%E7%BC%96%E7%A0%81%E5%99%A8")  # 编码器
+    for _ in range(100):
+        found = browser.execute_script("return document.querySelectorAll('#search-results li').length")
+        if found:
+            break
+        time.sleep(0.2)
+    assert found > 0, "searching the Chinese edition for 编码器 found nothing"
+
+
+def test_the_untranslated_check_catches_an_english_paragraph(browser, served_site):
+    browser.get(f"{served_site}/book/02_encoder.html")
+    assert browser.execute_script(_UNTRANSLATED_JS), "the check finds no English prose on an English page"
 
 
 def _screenshot_element(browser, css: str, path: Path) -> bool:

@@ -4,6 +4,7 @@ served on 127.0.0.1 and driven in Debian's headless Chromium. Screenshots of eac
 
 from __future__ import annotations
 
+import re
 import sys
 from urllib.parse import urlparse
 
@@ -34,6 +35,10 @@ def page(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("live")
     site = build_demo_site(tmp / "site")
+    # the same page as the Chinese edition serves it: Sphinx (language zh_CN) writes <html lang="zh-CN">
+    english = (site / "index.html").read_text()
+    assert english.count('<html lang="en"') == 1
+    (site / "index.zh.html").write_text(english.replace('<html lang="en"', '<html lang="zh-CN"'))
     driver = live_demo.launch_chromium(tmp / "profile", paths)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     try:
@@ -72,6 +77,88 @@ def test_the_page_loads_with_no_errors_and_no_outside_request(page):
     fallbacks = driver.execute_script("return [...document.querySelectorAll('.live-fallback')].map(e => e.hidden)")
     assert fallbacks == [True], "the live demos loaded, so the fallback must be hidden"
     shot(driver, "loaded")
+
+
+# What the reader sees of the three demos: slider names, buttons, the other labels (a control shown
+# as [SELECT] or [INPUT]), the draw demo's choices for z, the canvases' aria-labels and status lines.
+VISIBLE_TEXT_JS = """
+const texts = (sel, f = (e) => e.textContent.trim()) => [...document.querySelectorAll(sel)].map(f);
+const pieces = (e) => [...e.childNodes].map((n) => n.nodeType === Node.TEXT_NODE ? n.data : `[${n.tagName}]`).join('');
+return {
+  sliders: texts('.live-slider > span'),
+  buttons: texts('.live-button'),
+  labels: texts('.live-controls > label:not(.live-slider)', pieces),
+  z_choices: texts('[data-live-demo=draw] option'),
+  canvases: texts('.live-canvas', (e) => e.getAttribute('aria-label')),
+  status: Object.fromEntries(texts('[data-live-demo]', (e) => [e.dataset.liveDemo, e.querySelector('.live-status').textContent])),
+};"""
+
+
+def visible_text(lang: str) -> dict:
+    """What :data:`VISIBLE_TEXT_JS` should find on a page in ``lang`` ("en" or "zh"), once the demos have mounted."""
+    from sketchlib.book.live import N_DIRECTIONS
+
+    pcs = range(1, N_DIRECTIONS + 1)
+    if lang == "zh":
+        return {
+            "sliders": [f"z 沿主成分 PC{j}（标准差）" for j in pcs] + ["温度 τ", "t（从第一个到第二个）", "温度 τ", "温度 τ"],
+            "buttons": ["重新绘制（新的随机种子）", "重构", "补全", "清除"],
+            "labels": ["[INPUT] 动画显示笔的移动", "从 [SELECT] 到 [SELECT]，用 [SELECT] 插值",
+                       "[INPUT] 动画显示笔的移动", "补全时使用 [SELECT]"],
+            "z_choices": ["z = 0（任意字符）", "z = 我这幅画的编码"],
+            "canvases": ["本页由 z 解码出的字符", "在两个编码之间的路径上解码出的字符", "在这里书写", "模型根据你的书写画出的结果"],
+            "status": {"draw": "请用鼠标、手指或触控笔书写。"},
+        }
+    return {
+        "sliders": [f"z along PC{j} (std)" for j in pcs] + ["temperature τ", "t (from the first to the second)",
+                                                            "temperature τ", "temperature τ"],
+        "buttons": ["Re-draw (new seed)", "Reconstruct", "Complete", "Clear"],
+        "labels": ["[INPUT] animate the pen", "from [SELECT] to [SELECT] by [SELECT]", "[INPUT] animate the pen",
+                   "Complete with [SELECT]"],
+        "z_choices": ["z = 0 (any character)", "z = the code of my drawing"],
+        "canvases": ["a character decoded from z in this page", "a character decoded on the way between two codes",
+                     "draw here", "what the model made of the drawing"],
+        "status": {"draw": "Draw with the mouse, a finger or a pen."},
+    }
+
+
+DECODED = {"en": re.compile(r"\d+ points, decoded and drawn in \d+ ms \(in this page\)"),
+           "zh": re.compile(r"\d+ 个点，在本页中解码并绘制，用时 \d+ ms")}
+
+
+def check_visible_text(driver, lang: str) -> None:
+    got = driver.execute_script(VISIBLE_TEXT_JS)
+    for kind in ("sampler", "interpolate"):  # decoded once as they mounted
+        assert DECODED[lang].fullmatch(got["status"].pop(kind)), (kind, got)
+    assert got == visible_text(lang)
+
+
+def test_the_demos_speak_the_language_of_the_page(page):
+    """The English page (lang="en") shows the English labels, the same page with lang="zh-CN" the Chinese ones."""
+    driver, url, _ = page
+    check_visible_text(driver, "en")
+    english = driver.current_window_handle
+    driver.switch_to.new_window("tab")
+    try:
+        driver.get(f"{url}/index.zh.html")
+        assert live_demo.wait_ready(driver) == {"sampler": 1, "interpolate": 1, "draw": 1}
+        assert driver.execute_script("return document.documentElement.lang") == "zh-CN"
+        check_visible_text(driver, "zh")
+        shot(driver, "zh")
+        # what the draw demo answers: an empty drawing (drawing.mjs's error, worded here), then Clear
+        answers = run_js(driver, """
+            const demo = L.demos.draw[0];
+            demo.reconstruct().then(() => {
+              const empty = demo.status.textContent;
+              document.querySelectorAll('[data-live-demo=draw] .live-button')[2].click();
+              done([empty, demo.status.textContent]);
+            });""")
+        assert answers == ["画布上还没有笔画：请先写点什么", "已清除。"]
+        errors = [log["message"] for log in driver.get_log("browser") if log["level"] in ("SEVERE", "WARNING")]
+        assert not errors, errors
+    finally:
+        driver.close()
+        driver.switch_to.window(english)
 
 
 def test_a_fixed_z_decoded_greedily_in_the_page_matches_python(page, one_thread):

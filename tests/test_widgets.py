@@ -365,3 +365,88 @@ def test_complete_is_sample_with_the_drawing_as_prefix(model, sketches):
     np.testing.assert_array_equal(got, want)
     ref = S.sample(model, 1, z=torch.zeros(1, 8), temperature=0.7, generator=_gen(1), prefix=prefix, fast=False)[0]
     np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------- the Chinese edition
+
+
+def _labels(ex, interp, pad):
+    """Every label a reader sees on the three explorers (descriptions, titles, options, buttons)."""
+    return {
+        "sliders": [w.description for w in [*ex.controls.values(), *interp.controls.values(), pad.temperature]],
+        "titles": [ex.widget.children[0].value, interp.widget.children[0].value],
+        "dropdown": [pad.z_source.description, *pad.z_source._options_labels],
+        "buttons": {name: b.description for name, b in pad.buttons.items()},
+        "status": pad.status.value,
+        "view": pad.view.value,
+    }
+
+
+def _draw(pad):
+    pad.pointer_down(20, 20)
+    pad.pointer_move(80, 90)
+    pad.pointer_move(120, 40)
+    pad.pointer_up(120, 40)
+
+
+def test_explorers_speak_chinese_in_a_chinese_session_and_their_buttons_still_work(model, sketches, monkeypatch):
+    from sketchlib.book import edition
+
+    monkeypatch.setenv(edition.LANG_ENV, "zh")
+    ex = Wd.z_slider_explorer(model, sketches, k=2)
+    interp = Wd.interpolation_explorer(model, sketches[0], sketches[1], steps=3)
+    pad = Wd.drawing_canvas(model, temperature=0.5, seed=3)
+    got = _labels(ex, interp, pad)
+    assert got["sliders"] == ["z 沿主成分 PC1（标准差）", "z 沿主成分 PC2（标准差）", "温度 τ",
+                              "t（A → B）", "温度 τ", "温度 τ"]
+    assert got["titles"] == ["<b>沿主成分方向漫游潜空间</b>", "<b>在两个编码之间插值（slerp）</b>"]
+    assert got["dropdown"] == ["补全时使用", "z = 0（任意字符）", "z = 我这幅画的编码"]
+    assert got["buttons"] == {"Reconstruct": "重构", "Complete": "补全", "Clear": "清除"}
+    assert got["status"] == "<small>请用鼠标书写，然后按下一个按钮。</small>"
+    assert edition.words(Wd.DRAW_PROMPT) in got["view"] and Wd.DRAW_PROMPT not in got["view"]
+    assert re.fullmatch(r"<small>\d+ 个点 · 解码 \d+ ms · 渲染 [\d.]+ ms</small>", ex.info.value)
+    assert Wd.EMPTY_TEXT in edition.catalog()  # what an empty result says
+
+    # the buttons act by their key, not their (now Chinese) label: click the one labelled 重构
+    by_label = {b.description: b for b in pad.buttons.values()}
+    by_label["重构"].click()  # nothing drawn yet: the error, in Chinese
+    assert pad.result is None and "画布上还没有笔画" in pad.status.value
+    _draw(pad)
+    by_label["重构"].click()
+    drawn = pad.drawing()
+    np.testing.assert_array_equal(pad.result, Wd.reconstruct_drawing(model, drawn, 0.5, seed=3))
+    assert re.fullmatch(r"<small>已重构：输入 \d+ 个点，输出 \d+ 个点（用时 \d+ ms）</small>", pad.status.value)
+    by_label["补全"].click()
+    np.testing.assert_array_equal(pad.result, Wd.joined(drawn, Wd.complete(model, drawn, temperature=0.5, seed=3))[0])
+    assert re.fullmatch(r"<small>已补全：模型添加了 \d+ 个点（红色）（用时 \d+ ms）</small>", pad.status.value)
+    by_label["清除"].click()
+    assert pad.points == [] and pad.result is None
+    assert pad.status.value == "<small>已清除。请用鼠标书写，然后按下一个按钮。</small>"
+    assert edition.words(Wd.DRAW_PROMPT) in pad.view.value
+    # no English word is left on any label
+    for text in [*got["sliders"], *got["titles"], *got["dropdown"], *got["buttons"].values(), pad.status.value]:
+        assert not edition.needs_words(re.sub(r"<[^>]+>", "", text)), text
+
+
+def test_explorers_speak_english_in_an_english_session(model, sketches, monkeypatch):
+    from sketchlib.book import edition
+
+    monkeypatch.setenv(edition.LANG_ENV, "en")
+    ex = Wd.z_slider_explorer(model, sketches, k=2)
+    interp = Wd.interpolation_explorer(model, sketches[0], sketches[1], steps=3)
+    pad = Wd.drawing_canvas(model, temperature=0.5, seed=3)
+    got = _labels(ex, interp, pad)
+    assert got["sliders"] == ["direction 1 (σ)", "direction 2 (σ)", "temperature τ",
+                              "t (A → B)", "temperature τ", "temperature τ"]
+    assert got["titles"] == ["<b>Walk the latent space along its principal directions</b>",
+                             "<b>Interpolate the codes (slerp)</b>"]
+    assert got["dropdown"] == ["Complete with", "z = 0 (any character)", "z = code of my drawing"]
+    assert got["buttons"] == {"Reconstruct": "Reconstruct", "Complete": "Complete", "Clear": "Clear"}
+    assert got["status"] == "<small>Draw with the mouse, then press a button.</small>"
+    assert Wd.DRAW_PROMPT in got["view"]
+    assert re.fullmatch(r"<small>\d+ points · decode \d+ ms · render [\d.]+ ms</small>", ex.info.value)
+    _draw(pad)
+    pad.buttons["Complete"].click()
+    assert re.fullmatch(r"<small>completed: the model added \d+ points \(red\) \(\d+ ms\)</small>", pad.status.value)
+    pad.buttons["Clear"].click()
+    assert pad.status.value == "<small>Cleared. Draw with the mouse, then press a button.</small>"

@@ -14,6 +14,11 @@ need a running kernel (JupyterLab, Colab). A redraw decodes one sketch with
 ``ipywidgets.HTML`` (about a millisecond, much cheaper than a matplotlib figure). Each explorer
 records what it drew and how long it took (:attr:`Explorer.timings`).
 
+Every word a reader sees (labels, buttons, titles, status lines) is written here in English and passed
+through :func:`sketchlib.book.edition.words` where the widget is built, so a Chinese session shows
+the Chinese of ``sketchlib/book/locale/zh-widgets.md``. The code never reads a label back: the buttons
+are keyed (and act) by their English name, the dropdown by its values.
+
 This module is a leaf: ipywidgets and ipycanvas are imported inside the functions that build widgets.
 """
 
@@ -28,13 +33,14 @@ import numpy as np
 from sketchlib.book.canvas import (  # noqa: F401  (re-exported for the chapters)
     KANJIVG_GRID, MODEL_COLOR, READER_COLOR, complete, drawing_box, joined, model_scale, reconstruct_drawing,
     stroke3_to_canvas_lines, strokes_from_canvas_points)
+from sketchlib.book.edition import words as _w
 from sketchlib.book.latency import decode_latency  # noqa: F401
 from sketchlib.book.latent import (  # noqa: F401
     LatentDirections, decode_along, decode_z, direction_sweep, encode_means, interpolation_codes,
     interpolation_frames, latent_directions, latent_point, single_thread)
-from sketchlib.book.views import sequence_animation, svg_html  # noqa: F401
+from sketchlib.book.views import EMPTY_TEXT, sequence_animation, svg_html  # noqa: F401
 
-#: What the canvas' result pane shows before the reader has drawn anything.
+#: What the canvas' result pane shows before the reader has drawn anything (English; shown as ``_w(DRAW_PROMPT)``).
 DRAW_PROMPT = "Draw on the left, then press Reconstruct or Complete: the result appears here."
 #: Slider and dropdown labels take the width they need (a fixed width cut them off in JupyterLab).
 LABEL_STYLE = {"description_width": "initial"}
@@ -62,7 +68,7 @@ class Explorer:
         self.timings: dict = {}
         for w in self.controls.values():
             w.observe(self._changed, names="value")
-        head = [W.HTML(f"<b>{html.escape(title)}</b>")] if title else []
+        head = [W.HTML(f"<b>{html.escape(title)}</b>")] if title else []  # the caller's words (already translated)
         self.widget = W.VBox(head + [W.HBox([*side, self.view, W.VBox([*self.controls.values(), self.info])])])
         self.redraw()
 
@@ -76,13 +82,14 @@ class Explorer:
         t0 = time.perf_counter()
         sketch = self.compute(**self.values())
         t1 = time.perf_counter()
-        self.view.value = svg_html(sketch, self.size)
+        self.view.value = svg_html(sketch, self.size, empty_text=_w(EMPTY_TEXT))
         t2 = time.perf_counter()
         self.sketch = sketch
         self.redraws += 1
         self.timings = dict(decode_ms=(t1 - t0) * 1e3, render_ms=(t2 - t1) * 1e3, points=len(sketch))
-        self.info.value = (f"<small>{len(sketch)} points &middot; decode {self.timings['decode_ms']:.0f} ms "
-                           f"&middot; render {self.timings['render_ms']:.1f} ms</small>")
+        line = _w(f"{len(sketch)} points · decode {self.timings['decode_ms']:.0f} ms "
+                  f"· render {self.timings['render_ms']:.1f} ms")
+        self.info.value = f"<small>{html.escape(line)}</small>"
         return sketch
 
     def _repr_mimebundle_(self, **kwargs):
@@ -90,6 +97,7 @@ class Explorer:
 
 
 def _slider(description: str, value: float, lo: float, hi: float, step: float, continuous_update: bool):
+    """A float slider labelled ``description`` (pass it translated: ``_slider(_w("..."), ...)``)."""
     import ipywidgets as W
 
     return W.FloatSlider(value=value, min=lo, max=hi, step=step, description=description,
@@ -107,16 +115,16 @@ def z_slider_explorer(model, sketches: Sequence, k: int = 4, *, latent: LatentDi
     """
     latent = latent_directions(model, sketches, k) if latent is None else latent
     k = latent.directions.shape[0]
-    controls = {f"pc{j + 1}": _slider(f"direction {j + 1} (σ)", 0.0, -span, span, 0.1, continuous_update)
+    controls = {f"pc{j + 1}": _slider(_w(f"direction {j + 1} (σ)"), 0.0, -span, span, 0.1, continuous_update)
                 for j in range(k)}
-    controls["temperature"] = _slider("temperature τ", temperature, 0.01, 1.0, 0.01, continuous_update)
+    controls["temperature"] = _slider(_w("temperature τ"), temperature, 0.01, 1.0, 0.01, continuous_update)
 
     def compute(temperature, **pcs):
         coeffs = [pcs[f"pc{j + 1}"] for j in range(k)]
         return decode_along(model, latent.mean, latent.directions, coeffs, temperature, greedy, seed,
                             std=latent.std)
 
-    ex = Explorer(controls, compute, size=size, title="Walk the latent space along its principal directions")
+    ex = Explorer(controls, compute, size=size, title=_w("Walk the latent space along its principal directions"))
     ex.latent = latent
     return ex
 
@@ -130,8 +138,8 @@ def interpolation_explorer(model, sketch_a, sketch_b, *, steps: int = 21, method
 
     codes = interpolation_codes(model, sketch_a, sketch_b, steps, method)
     controls = {
-        "t": _slider("t (A → B)", 0.0, 0.0, 1.0, 1.0 / (steps - 1), continuous_update),
-        "temperature": _slider("temperature τ", temperature, 0.01, 1.0, 0.01, continuous_update),
+        "t": _slider(_w("t (A → B)"), 0.0, 0.0, 1.0, 1.0 / (steps - 1), continuous_update),
+        "temperature": _slider(_w("temperature τ"), temperature, 0.01, 1.0, 0.01, continuous_update),
     }
     cache: dict = {}
 
@@ -144,7 +152,7 @@ def interpolation_explorer(model, sketch_a, sketch_b, *, steps: int = 21, method
 
     small = size * 2 // 3
     side = [W.HTML(svg_html(sketch_a, small, caption="A")), W.HTML(svg_html(sketch_b, small, caption="B"))]
-    ex = Explorer(controls, compute, size=size, side=side, title=f"Interpolate the codes ({method})")
+    ex = Explorer(controls, compute, size=size, side=side, title=_w(f"Interpolate the codes ({method})"))
     ex.codes = codes
     return ex
 
@@ -186,16 +194,18 @@ class DrawingPad:
         self.canvas.on_touch_move(lambda touches: self.pointer_move(*touches[0]))
         self.canvas.on_touch_end(lambda touches: self.pointer_up(0, 0))
 
-        self.temperature = _slider("temperature τ", temperature, 0.01, 1.0, 0.01, False)
-        self.z_source = W.Dropdown(options=[("z = 0 (any character)", "prior"), ("z = code of my drawing", "drawing")],
-                                   value="prior", description="Complete with", style=LABEL_STYLE)
-        self.buttons = {name: W.Button(description=name, layout=W.Layout(width="110px"))
-                        for name in ("Reconstruct", "Complete", "Clear")}
-        self.buttons["Reconstruct"].on_click(lambda _: self.reconstruct())
-        self.buttons["Complete"].on_click(lambda _: self.complete())
-        self.buttons["Clear"].on_click(lambda _: self.clear())
-        self.view = W.HTML(svg_html(np.zeros((0, 3)), canvas_size, empty_text=DRAW_PROMPT))
-        self.status = W.HTML("<small>Draw with the mouse, then press a button.</small>")
+        self.temperature = _slider(_w("temperature τ"), temperature, 0.01, 1.0, 0.01, False)
+        self.z_source = W.Dropdown(options=[(_w("z = 0 (any character)"), "prior"),
+                                            (_w("z = code of my drawing"), "drawing")],
+                                   value="prior", description=_w("Complete with"), style=LABEL_STYLE)
+        # keyed and dispatched by the English name, whatever the label says
+        actions = {"Reconstruct": self.reconstruct, "Complete": self.complete, "Clear": self.clear}
+        self.buttons = {}
+        for name, action in actions.items():
+            self.buttons[name] = W.Button(description=_w(name), layout=W.Layout(width="110px"))
+            self.buttons[name].on_click(lambda _, action=action: action())
+        self.view = W.HTML(svg_html(np.zeros((0, 3)), canvas_size, empty_text=_w(DRAW_PROMPT)))
+        self.status = W.HTML(f"<small>{html.escape(_w('Draw with the mouse, then press a button.'))}</small>")
         self.widget = W.VBox([
             W.HBox([self.canvas, self.view]),
             W.HBox(list(self.buttons.values()) + [self.temperature]),
@@ -231,11 +241,12 @@ class DrawingPad:
             sketch, colors, note = fn()
             ms = (time.perf_counter() - t0) * 1e3
         except ValueError as exc:
-            self.status.value = f"<small>{html.escape(str(exc))}</small>"
+            self.status.value = f"<small>{html.escape(_w(str(exc)))}</small>"
             return None
         self.result = sketch
-        self.view.value = svg_html(sketch, self.canvas_size, stroke_colors=colors)
-        self.status.value = f"<small>{what}: {note} ({ms:.0f} ms)</small>"
+        self.view.value = svg_html(sketch, self.canvas_size, stroke_colors=colors, empty_text=_w(EMPTY_TEXT))
+        # the whole line is one catalog entry, its numbers taken out ("reconstructed: {} points in, ...")
+        self.status.value = f"<small>{html.escape(_w(f'{what}: {note} ({ms:.0f} ms)'))}</small>"
         return sketch
 
     def reconstruct(self) -> np.ndarray | None:
@@ -269,8 +280,8 @@ class DrawingPad:
         self.result = None
         self._down = False
         self.canvas.clear()
-        self.view.value = svg_html(np.zeros((0, 3)), self.canvas_size, empty_text=DRAW_PROMPT)
-        self.status.value = "<small>Cleared. Draw with the mouse, then press a button.</small>"
+        self.view.value = svg_html(np.zeros((0, 3)), self.canvas_size, empty_text=_w(DRAW_PROMPT))
+        self.status.value = f"<small>{html.escape(_w('Cleared. Draw with the mouse, then press a button.'))}</small>"
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)

@@ -7,6 +7,74 @@ import { decode, latentPoint, lerp, slerp } from "./sampling.mjs";
 import { CANVAS_SIZE, drawingToStroke3, stroke3ToStroke5 } from "./drawing.mjs";
 import { MODEL_COLOR, READER_COLOR, animateSketch, clear, drawSketch, makeCanvas } from "./render.mjs";
 
+// Every word the demos show the reader, in English and in Simplified Chinese. The page's <html lang>
+// picks one table, once ("zh-CN" on the Chinese edition, which Sphinx builds with language zh_CN).
+// Entries that hold numbers or form controls are functions; the controls come back as a list of
+// the label's pieces, in the order that language puts them.
+const TEXT = {
+  en: {
+    alongPC: (j) => `z along PC${j} (std)`,
+    temperature: "temperature τ",
+    redraw: "Re-draw (new seed)",
+    animate: "animate the pen",
+    decoded: (n, ms) => `${n} points, decoded and drawn in ${ms} ms (in this page)`,
+    between: (a, b, how) => ["from ", a, " to ", b, " by ", how],
+    t: "t (from the first to the second)",
+    drawHint: "Draw with the mouse, a finger or a pen.",
+    reconstruct: "Reconstruct",
+    complete: "Complete",
+    clear: "Clear",
+    cleared: "Cleared.",
+    completeWith: (choice) => ["Complete with ", choice],
+    zPrior: "z = 0 (any character)",
+    zDrawing: "z = the code of my drawing",
+    answered: ({ action, pointsIn, pointsOut, red, ms }) => `${action}: your ${pointsIn} points in ` +
+      `(what the model sees), ${pointsOut} points out${red ? " (red)" : ""}, ${ms} ms`,
+    drawingError: {  // drawing.mjs's DrawingError, by reason
+      empty: () => "the drawing is empty: draw something first",
+      tooLong: ({ points, maxLen }) => `the drawing has ${points} points after simplification, more than ` +
+        `the model's N_max = ${maxLen}: draw fewer or simpler strokes`,
+    },
+    canvas: {  // the canvases' aria-label
+      sampler: "a character decoded from z in this page",
+      interpolate: "a character decoded on the way between two codes",
+      pad: "draw here",
+      view: "what the model made of the drawing",
+    },
+  },
+  zh: {
+    alongPC: (j) => `z 沿主成分 PC${j}（标准差）`,
+    temperature: "温度 τ",
+    redraw: "重新绘制（新的随机种子）",
+    animate: "动画显示笔的移动",
+    decoded: (n, ms) => `${n} 个点，在本页中解码并绘制，用时 ${ms} ms`,
+    between: (a, b, how) => ["从 ", a, " 到 ", b, "，用 ", how, " 插值"],
+    t: "t（从第一个到第二个）",
+    drawHint: "请用鼠标、手指或触控笔书写。",
+    reconstruct: "重构",
+    complete: "补全",
+    clear: "清除",
+    cleared: "已清除。",
+    completeWith: (choice) => ["补全时使用 ", choice],
+    zPrior: "z = 0（任意字符）",
+    zDrawing: "z = 我这幅画的编码",
+    answered: ({ action, pointsIn, pointsOut, red, ms }) => `${action}：输入你画的 ${pointsIn} 个点` +
+      `（模型看到的样子），输出 ${pointsOut} 个点${red ? "（红色）" : ""}，用时 ${ms} ms`,
+    drawingError: {
+      empty: () => "画布上还没有笔画：请先写点什么",
+      tooLong: ({ points, maxLen }) => `简化后这幅画有 ${points} 个点，超过了模型的 N_max = ${maxLen}：` +
+        "请少写几笔，或把笔画写得简单些",
+    },
+    canvas: {
+      sampler: "本页由 z 解码出的字符",
+      interpolate: "在两个编码之间的路径上解码出的字符",
+      pad: "在这里书写",
+      view: "模型根据你的书写画出的结果",
+    },
+  },
+};
+const T = document.documentElement.lang.toLowerCase().startsWith("zh") ? TEXT.zh : TEXT.en;
+
 const css = document.createElement("link");
 css.rel = "stylesheet";
 css.href = new URL("./live.css", import.meta.url).href;
@@ -57,7 +125,7 @@ function decodeAndShow(demo, canvas, z, opts, animate) {
     }
     const ms = performance.now() - t0;
     demo.timings.push({ points: rows.length, ms });
-    demo.status.textContent = `${rows.length} points, decoded and drawn in ${ms.toFixed(0)} ms (in this page)`;
+    demo.status.textContent = T.decoded(rows.length, ms.toFixed(0));
     demo.last = rows;
     return { rows, ms };
   };
@@ -66,20 +134,20 @@ function decodeAndShow(demo, canvas, z, opts, animate) {
 function sampler(root, model) {
   const latent = model.meta.latent;
   const demo = { model, timings: [], status: el("p", { className: "live-status" }) };
-  const canvas = makeCanvas(CANVAS_SIZE, "a character decoded from z in this page");
-  const pcs = latent.directions.map((_, j) => slider(`z along PC${j + 1} (std)`, 0, -3, 3, 0.1));
-  const tau = slider("temperature τ", 0.25, 0.01, 1, 0.01);
+  const canvas = makeCanvas(CANVAS_SIZE, T.canvas.sampler);
+  const pcs = latent.directions.map((_, j) => slider(T.alongPC(j + 1), 0, -3, 3, 0.1));
+  const tau = slider(T.temperature, 0.25, 0.01, 1, 0.01);
   const animate = el("input", { type: "checkbox", checked: true });
   let seed = 1;
   const redraw = serial(decodeAndShow(demo, canvas,
     () => latentPoint(latent, pcs.map((p) => parseFloat(p.input.value))),
     () => ({ temperature: parseFloat(tau.input.value), seed }), () => animate.checked));
-  const button = el("button", { type: "button", className: "live-button" }, "Re-draw (new seed)");
+  const button = el("button", { type: "button", className: "live-button" }, T.redraw);
   button.addEventListener("click", () => { seed += 1; redraw({ t0: performance.now() }); });
   for (const s of [...pcs, tau]) s.input.addEventListener("input", () => redraw({ t0: performance.now() }));
   root.append(el("div", { className: "live-row" }, canvas,
     el("div", { className: "live-controls" }, ...pcs.map((p) => p.row), tau.row, button,
-      el("label", {}, animate, " animate the pen"), demo.status)));
+      el("label", {}, animate, " ", T.animate), demo.status)));
   Object.assign(demo, { canvas, redraw, sliders: pcs.map((p) => p.input), temperature: tau.input, animate });
   return demo;
 }
@@ -87,12 +155,12 @@ function sampler(root, model) {
 function interpolate(root, model) {
   const examples = model.meta.examples;
   const demo = { model, timings: [], status: el("p", { className: "live-status" }) };
-  const canvas = makeCanvas(CANVAS_SIZE, "a character decoded on the way between two codes");
+  const canvas = makeCanvas(CANVAS_SIZE, T.canvas.interpolate);
   const pick = (i) => el("select", {}, ...examples.map((e, k) => el("option", { value: k, selected: k === i }, e.label)));
   const a = pick(0), b = pick(Math.min(1, examples.length - 1));
   const method = el("select", {}, el("option", { value: "slerp" }, "slerp"), el("option", { value: "lerp" }, "lerp"));
-  const t = slider("t (from the first to the second)", 0.5, 0, 1, 0.05);
-  const tau = slider("temperature τ", 0.1, 0.01, 1, 0.01);
+  const t = slider(T.t, 0.5, 0, 1, 0.05);
+  const tau = slider(T.temperature, 0.1, 0.01, 1, 0.01);
   const animate = el("input", { type: "checkbox", checked: false });
   const codes = new Map();
   const code = async (k) => {
@@ -112,18 +180,18 @@ function interpolate(root, model) {
   });
   for (const c of [a, b, method, t.input, tau.input]) c.addEventListener("input", () => redraw({ t0: performance.now() }));
   root.append(el("div", { className: "live-row" }, canvas,
-    el("div", { className: "live-controls" }, el("label", {}, "from ", a, " to ", b, " by ", method),
-      t.row, tau.row, el("label", {}, animate, " animate the pen"), demo.status)));
+    el("div", { className: "live-controls" }, el("label", {}, ...T.between(a, b, method)),
+      t.row, tau.row, el("label", {}, animate, " ", T.animate), demo.status)));
   Object.assign(demo, { canvas, redraw, t: t.input, method, from: a, to: b });
   return demo;
 }
 
 function drawPad(root, model) {
   const conv = model.conv;
-  const demo = { model, timings: [], strokes: [], status: el("p", { className: "live-status" }, "Draw with the mouse, a finger or a pen.") };
-  const pad = makeCanvas(CANVAS_SIZE, "draw here");
+  const demo = { model, timings: [], strokes: [], status: el("p", { className: "live-status" }, T.drawHint) };
+  const pad = makeCanvas(CANVAS_SIZE, T.canvas.pad);
   pad.classList.add("live-pad");
-  const view = makeCanvas(CANVAS_SIZE, "what the model made of the drawing");
+  const view = makeCanvas(CANVAS_SIZE, T.canvas.view);
   let down = false;
   const point = (e) => {
     const r = pad.getBoundingClientRect();
@@ -142,14 +210,14 @@ function drawPad(root, model) {
     ctx.beginPath(); ctx.moveTo(x0, y0); ctx.lineTo(x, y); ctx.stroke();
   });
   for (const type of ["pointerup", "pointercancel"]) pad.addEventListener(type, () => { down = false; });
-  const tau = slider("temperature τ", 0.1, 0.01, 1, 0.01);
-  const zFrom = el("select", {}, el("option", { value: "prior" }, "z = 0 (any character)"),
-    el("option", { value: "drawing" }, "z = the code of my drawing"));
+  const tau = slider(T.temperature, 0.1, 0.01, 1, 0.01);
+  const zFrom = el("select", {}, el("option", { value: "prior" }, T.zPrior),
+    el("option", { value: "drawing" }, T.zDrawing));
   const run = (what) => serial(async () => {
     const t0 = performance.now();
     let rows;
     try { rows = drawingToStroke3(demo.strokes, conv); stroke3ToStroke5(rows, conv.max_seq_len); } catch (err) {
-      demo.status.textContent = err.message; return null;
+      demo.status.textContent = T.drawingError[err.reason]?.(err) ?? err.message; return null;
     }
     const encode = () => model.encode(stroke3ToStroke5(rows, conv.max_seq_len), rows.length);
     const opts = { temperature: parseFloat(tau.input.value), seed: 1 };
@@ -166,18 +234,18 @@ function drawPad(root, model) {
     }
     const ms = performance.now() - t0;
     demo.timings.push({ what, points: out.length, ms });
-    demo.status.textContent = `${what}: your ${rows.length} points in (what the model sees), ` +
-      `${out.length} points out${what === "complete" ? " (red)" : ""}, ${ms.toFixed(0)} ms`;
+    demo.status.textContent = T.answered({ action: T[what], pointsIn: rows.length, pointsOut: out.length,
+                                           red: what === "complete", ms: ms.toFixed(0) });
     demo.last = { input: rows, output: out };
     return demo.last;
   });
   const actions = { reconstruct: run("reconstruct"), complete: run("complete") };
   const button = (label, fn) => { const b = el("button", { type: "button", className: "live-button" }, label); b.addEventListener("click", fn); return b; };
   const buttons = el("div", { className: "live-buttons" },
-    button("Reconstruct", () => actions.reconstruct()), button("Complete", () => actions.complete()),
-    button("Clear", () => { demo.strokes = []; clear(pad); clear(view); demo.status.textContent = "Cleared."; }));
+    button(T.reconstruct, () => actions.reconstruct()), button(T.complete, () => actions.complete()),
+    button(T.clear, () => { demo.strokes = []; clear(pad); clear(view); demo.status.textContent = T.cleared; }));
   root.append(el("div", { className: "live-row" }, pad, view),
-    el("div", { className: "live-controls" }, buttons, tau.row, el("label", {}, "Complete with ", zFrom), demo.status));
+    el("div", { className: "live-controls" }, buttons, tau.row, el("label", {}, ...T.completeWith(zFrom)), demo.status));
   Object.assign(demo, { pad, view, ...actions, zFrom, temperature: tau.input });
   return demo;
 }

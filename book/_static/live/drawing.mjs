@@ -87,6 +87,15 @@ export function keepMiddle(raw, simplified, longStroke = LONG_STROKE) {
   return [simplified[0], raw[i], simplified[1]];
 }
 
+// The mistakes a reader's drawing can make: `reason` ("empty", "tooLong") and its numbers let the
+// page word the message in its own language; `message` is the English one.
+export class DrawingError extends Error {
+  constructor(reason, message, details = {}) {
+    super(message);
+    Object.assign(this, { name: "DrawingError", reason, ...details });
+  }
+}
+
 // Steps 1-3: canvas strokes -> simplified polylines in grid units (empty strokes skipped).
 export function drawingToLines(strokes, conv, canvasSize = CANVAS_SIZE) {
   const units = conv.grid_size / canvasSize;
@@ -96,7 +105,7 @@ export function drawingToLines(strokes, conv, canvasSize = CANVAS_SIZE) {
     const raw = stroke.map(([x, y]) => [x * units, y * units]);
     lines.push(keepMiddle(raw, rdp(raw, conv.rdp_epsilon), conv.long_stroke ?? LONG_STROKE));
   }
-  if (!lines.length) throw new Error("the drawing is empty: draw something first");
+  if (!lines.length) throw new DrawingError("empty", "the drawing is empty: draw something first");
   return lines;
 }
 
@@ -117,8 +126,9 @@ export function drawingToStroke3(strokes, conv, canvasSize = CANVAS_SIZE) {
 // stroke-3 rows -> stroke-5 Float32Array [(maxLen + 1) * 5]: S_0, the points, then p3 rows.
 export function stroke3ToStroke5(rows, maxLen) {
   if (rows.length > maxLen) {
-    throw new Error(`the drawing has ${rows.length} points after simplification, more than the model's ` +
-                    `N_max = ${maxLen}: draw fewer or simpler strokes`);
+    throw new DrawingError("tooLong", `the drawing has ${rows.length} points after simplification, more than ` +
+                           `the model's N_max = ${maxLen}: draw fewer or simpler strokes`,
+                           { points: rows.length, maxLen });
   }
   const out = new Float32Array((maxLen + 1) * 5);
   out[2] = 1;
