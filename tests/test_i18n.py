@@ -178,6 +178,7 @@ def test_the_chinese_site_config_follows_the_english_one():
     en = yaml.safe_load((ROOT / "_config.yml").read_text())
     zh = yaml.safe_load((i18n.EDITION / "_config.yml").read_text())
     assert zh["sphinx"]["config"]["language"] == "zh_CN"
+    assert edition.CJK.search(zh["sphinx"]["config"]["nb_code_prompt_show"])  # "Show code cell", in Chinese
     assert zh["repository"]["path_to_book"] == "zh"     # launch buttons open zh/book/*.ipynb
     assert set(zh["sphinx"]["local_extensions"]) == set(en["sphinx"]["local_extensions"])
     assert edition.CJK.search(zh["title"])
