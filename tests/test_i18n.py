@@ -194,6 +194,10 @@ def test_catalog_templates_carry_numbers_in_order_and_reordered():
     assert edition.translate("chapter executed in 12.5 s", table) == "本章执行用时 12.5 秒"
     assert edition.translate("36 of 40 points", table) == "40 个点中的 36 个"
     assert edition.translate("step", table) == "步"
+    # kanji and kana, like numbers, are taken out: one entry serves every character a figure names
+    assert edition.template("猫, 11 strokes") == ("{}, {} strokes", ["猫", "11"])
+    assert edition.translate("永, 5 strokes", {"{}, {} strokes": "{}，{} 画"}) == "永，5 画"
+    assert edition.template("sketch $S_{N_s}$") == ("sketch $S_{{N_s}}$", [])
     assert edition.translate("steps", table) is None
     missing = []
     out = edition.translate_lines("  chapter executed in 3.0 s\nloss went down\n(4, 36, 5)", missing, table)
@@ -228,6 +232,8 @@ def test_every_catalog_entry_is_translated_and_fits_its_placeholders():
 @pytest.mark.parametrize("text, words", [
     ("step $t$", True), ("$\\Delta x$ / scale", True), ("τ = 0.25", False), ("猫", False),
     ("batch[0]", False), ("LSTM 256", False), ("N_max = 250", False), ("z along PC1", True),
+    ("training: ch. 8", True), ("ch. 1", True), ("Step 1:", True), ("(4, 36, 5)", False),
+    ("sketchlib.nn.loss.kl_loss", False), ("[B, N_max + 1, 5]", False), ("DECODER: draws,", True),
 ])
 def test_which_strings_carry_english_words(text, words):
     assert edition.needs_words(text) is words

@@ -32,7 +32,11 @@ def setup_source() -> str:
         '    if "google.colab" in sys.modules:\n'
         "        from google.colab import output\n"
         "\n"
-        "        output.enable_custom_widget_manager()  # for the drawing canvas (ipycanvas)"
+        "        output.enable_custom_widget_manager()  # for the drawing canvas (ipycanvas)\n"
+        "\n"
+        "from sketchlib.book import edition\n"
+        "\n"
+        'LANG = edition.setup()  # "en" or "zh": figures and printed lines follow the edition (中文版 under zh/)'
     )
 
 

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import os
 import re
@@ -40,6 +41,10 @@ def _catalog_digest() -> str:
 
 def _config_inited(app, config):
     os.environ["SKETCHBOOK_EDITIONS"] = "en,zh"
+    # The kernels' matplotlib keeps its font list in a folder of the build, not in ~/.cache/matplotlib:
+    # a list written by another matplotlib (a system one, without the bundled cm/STIX fonts) made every
+    # chapter with mathtext print "findfont: Font family ['cmr10'] not found" into the page.
+    os.environ.setdefault("MPLCONFIGDIR", str(Path(app.outdir).parent / ".matplotlib"))
     app.add_css_file("editions.css")
     # The Chinese figures are drawn at execution, from the catalog; jupyter-cache keys on the code only.
     # So a changed catalog empties the cache (the English build re-executes every chapter), and the
@@ -84,7 +89,8 @@ def _translate_outputs(app, doctree, docname):
 
     missing = app._i18n_missing.setdefault(docname, [])
     for node in list(doctree.findall(nodes.literal_block)):
-        if not _in_output(node) or node.get("language") not in (None, "none", "text", "default"):
+        # printed output (MyST-NB highlights streams with its "myst-ansi" lexer), not code shown by a cell
+        if not _in_output(node) or node.get("language") not in (None, "none", "text", "default", "myst-ansi"):
             continue
         text = node.astext()
         zh = translate_lines(text, missing)
@@ -97,9 +103,7 @@ def _translate_outputs(app, doctree, docname):
         text = node.astext()
         if "edition-figure" in text:
             for m in re.finditer(r'data-missing="([^"]*)"', text):
-                import html as _html
-
-                missing += json.loads(_html.unescape(m.group(1)))
+                missing += json.loads(html.unescape(m.group(1)))
             continue
 
         def sub(m):

@@ -98,15 +98,21 @@ def words(text: str) -> str:
     return translate(text) or text
 
 
+#: What a template takes out of a text: numbers, and runs of kanji or kana (the characters a figure or a
+#: printed line names change with the data: "猫, 11 strokes" and "永, 5 strokes" share one entry).
+_SLOT = re.compile(_NUMBER.pattern + r"|[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+
+
 def template(text: str) -> tuple[str, list[str]]:
-    """``text`` with each number replaced by ``{}``, and the numbers: the key of a catalog entry."""
+    """``text`` with each number and each run of CJK characters replaced by ``{}``, and what was taken
+    out: the key of a catalog entry."""
     found = []
 
     def keep(m):
         found.append(m.group(0))
         return "{}"
 
-    return _NUMBER.sub(keep, text.replace("{", "{{").replace("}", "}}")), found
+    return _SLOT.sub(keep, text.replace("{", "{{").replace("}", "}}")), found
 
 
 def translate(text: str, table: dict[str, str] | None = None) -> str | None:
@@ -127,9 +133,12 @@ def translate(text: str, table: dict[str, str] | None = None) -> str | None:
 
 def needs_words(text: str) -> bool:
     """True when ``text`` carries English words (not only numbers, symbols, math, code or names)."""
-    s = re.sub(r"\$[^$]*\$", " ", text)                      # mathtext
-    s = re.sub(r"\S*[_()\[\]=/.:\d]\S*", " ", s)             # identifiers, shapes, paths, numbers
-    words = [w for w in re.findall(r"[A-Za-z][A-Za-z'-]*", s) if w not in NAMES]
+    words = []
+    for token in re.sub(r"\$[^$]*\$", " ", text).split():      # math aside
+        token = token.strip(".,:;!?\"'()…")                        # punctuation around a word
+        if re.search(r"[_=/\[\]().{}<>\d]", token):               # identifiers, shapes, paths, numbers
+            continue
+        words += [w for w in re.findall(r"[A-Za-z][A-Za-z'-]*", token) if w not in NAMES]
     return any(len(w) >= 3 and w[1:].islower() or w.islower() and len(w) >= 2 for w in words)
 
 

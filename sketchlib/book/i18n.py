@@ -318,14 +318,9 @@ def translated_page(page: Path) -> str:
     zh = copy.deepcopy(nb)
     for cell in zh["cells"]:
         if cell["cell_type"] == "markdown":
-            cell["source"] = _as_lines(_one_level_deeper(translate_markdown("".join(cell["source"]), table)))
+            cell["source"] = _one_level_deeper(translate_markdown("".join(cell["source"]), table)).splitlines(keepends=True)
     zh["metadata"]["sketchbook"] = {"language": LANG}     # notebook metadata: not in the cache's hash
     return json.dumps(zh, indent=1, ensure_ascii=False) + "\n"
-
-
-def _as_lines(text: str) -> list[str]:
-    lines = text.splitlines(keepends=True)
-    return lines
 
 
 # ----------------------------------------------------------------------------- the edition's project
@@ -391,7 +386,8 @@ def add_strings(report: Path) -> int:
     added = 0
     for words in json.loads(report.read_text(encoding="utf-8")).values():
         for text in words:
-            key = template(text)[0] if any(ch.isdigit() for ch in text) else text
+            key, slots = template(text)
+            key = key if slots else text
             if key not in known:
                 known.add(key)
                 entries.append(Entry(en=key))
