@@ -72,3 +72,14 @@ def test_both_entry_points_start():
     code = f"import sys; from {module} import {func} as main; sys.argv = ['sketchlib-train', '--help']; main()"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0 and "--dataset" in out.stdout
+
+
+def test_readme_held_out_figures_are_the_manifests():
+    """The README's caption gives each shipped model's held-out L_R: it must be the manifest's, rounded."""
+    import json
+
+    for name in ("kanjivg", "kanjivg_hyper"):
+        manifest = json.loads((ROOT / "data" / f"{name}.manifest.json").read_text())
+        l_r = manifest["test_eval"]["L_R"]
+        shown = "held-out L_R " + f"{l_r:.2f}".replace("-", "\u2212")
+        assert shown in README, f"README should say {shown!r} for data/{name}.safetensors"
