@@ -23,7 +23,7 @@ from pathlib import Path
 
 from docutils import nodes
 
-OTHER = {"en": ("zh", "zh-CN", "简体中文"), "zh": ("en", "en", "English")}
+OTHER = {"en": ("zh-CN", "简体中文"), "zh": ("en", "English")}  # the other edition: hreflang, link text
 
 
 def _lang(app) -> str:
@@ -52,14 +52,14 @@ def _config_inited(app, config):
     cache = Path(config.nb_execution_cache_path or Path(app.outdir).parent / ".jupyter_cache")
     marker = cache.parent / ".editions-catalog.sha256"
     digest = _catalog_digest()
-    app._editions_reread = False
     if _lang(app) == "en":
         if not marker.exists() or marker.read_text().strip() != digest:
-            if cache.exists():
-                shutil.rmtree(cache)
+            shutil.rmtree(cache, ignore_errors=True)
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.write_text(digest + "\n")
-            app._editions_reread = True
+        # Without a cache (emptied just above, or deleted by hand) Sphinx would still keep the pages it
+        # read before, and the Chinese build would find nothing to reuse: read, and so execute, them all.
+        app._editions_reread = not cache.exists()
     else:
         app._editions_reread = True  # cheap: the Chinese build executes nothing
         if not marker.exists() or marker.read_text().strip() != digest:
@@ -135,7 +135,7 @@ def _builder_inited(app):
 
 def _page_context(app, pagename, templatename, context, doctree):
     lang = _lang(app)
-    other, hreflang, label = OTHER[lang]
+    hreflang, label = OTHER[lang]
     up = "../" * pagename.count("/")
     href = f"{up}zh/{pagename}.html" if lang == "en" else f"../{up}{pagename}.html"
     link = (f'<p class="edition-switch"><a href="{href}" hreflang="{hreflang}" lang="{hreflang}">{label}</a></p>')
@@ -146,8 +146,10 @@ def _page_context(app, pagename, templatename, context, doctree):
 def _build_finished(app, exception):
     if exception is not None or _lang(app) != "zh":
         return
+    from sketchlib.data.fileio import atomic_write
+
     report = {doc: sorted(set(m)) for doc, m in sorted(app._i18n_missing.items()) if m}
-    Path(app.outdir, "_i18n_missing.json").write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
+    atomic_write(Path(app.outdir, "_i18n_missing.json"), json.dumps(report, ensure_ascii=False, indent=1))
 
 
 def setup(app):
