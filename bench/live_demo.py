@@ -70,23 +70,31 @@ def requested_urls(driver) -> list[str]:
 
 
 @contextlib.contextmanager
-def serve(directory: Path):
-    """Serve ``directory`` on 127.0.0.1 (a free port) in a thread; yields the base URL."""
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map,
-                          ".mjs": "text/javascript", ".wasm": "application/wasm"}
-
-        def log_message(self, *args):
-            pass
-
-    handler = functools.partial(Quiet, directory=str(directory))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+def local_http_server(handler):
+    """An HTTP server on 127.0.0.1 (a free port) answering with ``handler``, in a thread; yields its
+    base URL. (The tests serve their fake download servers with it too: ``tests/conftest.py``.)"""
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield f"http://127.0.0.1:{srv.server_address[1]}"
     finally:
-        server.shutdown()
+        srv.shutdown()
+        srv.server_close()
+
+
+class _QuietFiles(http.server.SimpleHTTPRequestHandler):
+    """Static files with the types ES modules and WebAssembly need, and no request log."""
+    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map,
+                      ".mjs": "text/javascript", ".wasm": "application/wasm"}
+
+    def log_message(self, *args):
+        pass
+
+
+def serve(directory: Path):
+    """Serve ``directory`` on 127.0.0.1 (a free port) in a thread: ``with serve(d) as url``."""
+    return local_http_server(functools.partial(_QuietFiles, directory=str(directory)))
 
 
 def wait_ready(driver, timeout_s: float = 90) -> dict:

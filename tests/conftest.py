@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-import http.server
 import os
-import threading
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +11,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
+
+# bench/live_demo.py holds the local HTTP server (and Chromium) helpers the benchmarks and the tests share.
+sys.path.insert(0, str(ROOT / "bench"))
+from live_demo import local_http_server  # noqa: E402,F401  (the tests import it from here)
 
 
 def in_ci() -> bool:
@@ -44,16 +46,3 @@ def one_thread():
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
-
-
-@contextlib.contextmanager
-def local_http_server(handler):
-    """An HTTP server on 127.0.0.1 (a free port) answering with ``handler``; yields its base URL."""
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{srv.server_address[1]}"
-    finally:
-        srv.shutdown()
-        srv.server_close()

@@ -3,8 +3,6 @@ built website is complete, checked as files and in a real headless browser (Debi
 
 from __future__ import annotations
 
-import functools
-import http.server
 import re
 import shutil
 import subprocess
@@ -17,7 +15,7 @@ from urllib.parse import unquote, urlparse
 import pytest
 import yaml
 
-from conftest import ROOT, in_ci, local_http_server
+from conftest import ROOT, in_ci
 
 pytestmark = pytest.mark.book
 HTML = ROOT / "_build" / "html"
@@ -228,9 +226,9 @@ def browser():
 
 @pytest.fixture(scope="session")
 def served_site(built_book):
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(built_book))
-    handler.log_message = lambda *a, **k: None
-    with local_http_server(handler) as url:
+    import live_demo  # bench/live_demo.py (conftest puts bench/ on the path)
+
+    with live_demo.serve(built_book) as url:
         yield url
 
 

@@ -91,7 +91,8 @@ def _fill(path, table):
     for e in entries:
         if e.en in table:
             e.zh, e.was = table[e.en], None
-    i18n.write_catalog(path, "book/ch.md", entries)
+    header = path.read_text(encoding="utf-8").split("@@ en", 1)[0]
+    i18n.write_catalog(path, header, entries)
 
 
 def test_a_changed_english_paragraph_makes_its_translation_stale(toy_book):
@@ -291,6 +292,11 @@ def test_colab_tells_the_language_through_the_notebooks_metadata(monkeypatch, tm
     colab._message = message
     monkeypatch.setitem(sys.modules, "google.colab", colab)
     monkeypatch.setitem(sys.modules, "google.colab._message", message)
+    edition._ask_colab.cache_clear()
     assert edition.language() == "zh"
+    message.blocking_request = lambda *a, **k: (_ for _ in ()).throw(AssertionError("asked twice"))
+    assert edition.language() == "zh"  # asked once per session
+    edition._ask_colab.cache_clear()
     message.blocking_request = lambda *a, **k: (_ for _ in ()).throw(TimeoutError("no answer"))
     assert edition.language() == "en"
+    edition._ask_colab.cache_clear()

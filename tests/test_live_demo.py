@@ -5,7 +5,6 @@ served on 127.0.0.1 and driven in Debian's headless Chromium. Screenshots of eac
 from __future__ import annotations
 
 import re
-import sys
 from urllib.parse import urlparse
 
 import numpy as np
@@ -14,8 +13,7 @@ import torch
 
 from conftest import ROOT, in_ci
 
-sys.path.insert(0, str(ROOT / "bench"))
-import live_demo  # noqa: E402  (bench/live_demo.py: serve, launch Chromium, list the requests)
+import live_demo  # noqa: E402  (bench/live_demo.py, on the path by conftest: serve, launch Chromium, list the requests)
 
 pytestmark = pytest.mark.book
 SCREENSHOTS = ROOT / "_build" / "screenshots"

@@ -389,14 +389,21 @@ def _draw(pad):
     pad.pointer_up(120, 40)
 
 
-def test_explorers_speak_chinese_in_a_chinese_session_and_their_buttons_still_work(model, sketches, monkeypatch):
+def _explorers_in(lang, model, sketches, monkeypatch):
+    """The three explorers, built in a session of language ``lang``, and their labels."""
     from sketchlib.book import edition
 
-    monkeypatch.setenv(edition.LANG_ENV, "zh")
+    monkeypatch.setenv(edition.LANG_ENV, lang)
     ex = Wd.z_slider_explorer(model, sketches, k=2)
     interp = Wd.interpolation_explorer(model, sketches[0], sketches[1], steps=3)
     pad = Wd.drawing_canvas(model, temperature=0.5, seed=3)
-    got = _labels(ex, interp, pad)
+    return ex, pad, _labels(ex, interp, pad)
+
+
+def test_explorers_speak_chinese_in_a_chinese_session_and_their_buttons_still_work(model, sketches, monkeypatch):
+    from sketchlib.book import edition
+
+    ex, pad, got = _explorers_in("zh", model, sketches, monkeypatch)
     assert got["sliders"] == ["z 沿主成分 PC1（标准差）", "z 沿主成分 PC2（标准差）", "温度 τ",
                               "t（A → B）", "温度 τ", "温度 τ"]
     assert got["titles"] == ["<b>沿主成分方向漫游潜空间</b>", "<b>在两个编码之间插值（slerp）</b>"]
@@ -429,13 +436,7 @@ def test_explorers_speak_chinese_in_a_chinese_session_and_their_buttons_still_wo
 
 
 def test_explorers_speak_english_in_an_english_session(model, sketches, monkeypatch):
-    from sketchlib.book import edition
-
-    monkeypatch.setenv(edition.LANG_ENV, "en")
-    ex = Wd.z_slider_explorer(model, sketches, k=2)
-    interp = Wd.interpolation_explorer(model, sketches[0], sketches[1], steps=3)
-    pad = Wd.drawing_canvas(model, temperature=0.5, seed=3)
-    got = _labels(ex, interp, pad)
+    ex, pad, got = _explorers_in("en", model, sketches, monkeypatch)
     assert got["sliders"] == ["direction 1 (σ)", "direction 2 (σ)", "temperature τ",
                               "t (A → B)", "temperature τ", "temperature τ"]
     assert got["titles"] == ["<b>Walk the latent space along its principal directions</b>",

@@ -25,6 +25,7 @@ import json
 import os
 import re
 import sys
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -58,8 +59,13 @@ def language() -> str:
 
 
 def _colab_language() -> str | None:
-    if "google.colab" not in sys.modules:
-        return None
+    return _ask_colab() if "google.colab" in sys.modules else None
+
+
+@lru_cache(maxsize=1)
+def _ask_colab() -> str | None:
+    """Asked once per session: a round trip to Colab's front end (up to 10 s unanswered), and every
+    widget label looks the language up."""
     try:  # Colab's front end hands the kernel the open notebook; the Chinese ones say so in their metadata
         from google.colab import _message
 
@@ -85,9 +91,9 @@ def catalog_files() -> list[Path]:
 @lru_cache(maxsize=None)
 def catalog() -> dict[str, str]:
     """English -> Chinese, for every current entry of the catalog files."""
-    from sketchlib.book.i18n import read_catalog
+    from sketchlib.book.i18n import current_table
 
-    return {e.en: e.zh for path in catalog_files() for e in read_catalog(path) if e.state == "current"}
+    return {en: zh for path in catalog_files() for en, zh in current_table(path).items()}
 
 
 def words(text: str) -> str:
@@ -166,68 +172,55 @@ def _texts(fig):
     return [t for t in fig.findobj(Text) if t.get_text().strip()]
 
 
-def translate_figure(fig) -> tuple[list, list[str]]:
-    """Translate the words of ``fig`` in place. Returns (what to undo it, the strings with no entry)."""
+@contextmanager
+def in_chinese(fig):
+    """``fig`` with its words translated, for the time of the ``with``; yields the strings with no entry."""
     from sketchlib.fonts import CJK_FONT_FAMILY, use_cjk_font
 
     use_cjk_font()
     undo, missing = [], []
-    for t in _texts(fig):
-        en = t.get_text()
-        zh = translate(en)
-        if zh is None:
-            if needs_words(en):
-                missing.append(en)
-            continue
-        undo.append((t, en, t.get_fontfamily()))
-        t.set_text(zh)
-        # Mathtext draws the words around $...$ in the text's first font (no fallback): put the CJK one first.
-        t.set_fontfamily([CJK_FONT_FAMILY, "DejaVu Sans"])
-    return undo, missing
+    try:
+        for t in _texts(fig):
+            en = t.get_text()
+            zh = translate(en)
+            if zh is None:
+                if needs_words(en):
+                    missing.append(en)
+                continue
+            undo.append((t, en, t.get_fontfamily()))
+            t.set_text(zh)
+            # Mathtext draws the words around $...$ in the text's first font (no fallback): put the CJK one first.
+            t.set_fontfamily([CJK_FONT_FAMILY, "DejaVu Sans"])
+        yield missing, bool(undo)
+    finally:
+        for t, en, family in undo:
+            t.set_text(en)
+            t.set_fontfamily(family)
 
 
-def _restore(undo) -> None:
-    for t, en, family in undo:
-        t.set_text(en)
-        t.set_fontfamily(family)
-
-
-def _png(fig) -> str:
-    import logging
-
+def _png(fig) -> bytes:
     from IPython.core.pylabtools import print_figure
 
-    quiet = logging.getLogger("matplotlib.font_manager")
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)
-    try:
-        return base64.b64encode(print_figure(fig, "png", bbox_inches="tight")).decode("ascii")
-    finally:
-        quiet.setLevel(level)
+    return print_figure(fig, "png", bbox_inches="tight")
 
 
 def bilingual_html(fig) -> str | None:
     """Both editions of ``fig`` as one HTML block (None when the figure has no words to translate)."""
-    if not any(needs_words(t.get_text()) or translate(t.get_text()) is not None for t in _texts(fig)):
-        return None
+    with in_chinese(fig) as (missing, translated):
+        if not (translated or missing):
+            return None
+        zh = _png(fig) if translated else None
     en = _png(fig)
-    undo, missing = translate_figure(fig)
-    try:
-        zh = _png(fig) if undo else en
-    finally:
-        _restore(undo)
+    b64 = lambda png: base64.b64encode(png).decode("ascii")  # noqa: E731
     attr = f' data-missing="{html.escape(json.dumps(missing, ensure_ascii=False))}"' if missing else ""
     return (f'<div class="edition-figure"{attr}>'
-            f'<img class="edition-en" lang="en" alt="figure" src="data:image/png;base64,{en}"/>'
-            f'<img class="edition-zh" lang="zh-CN" alt="图" src="data:image/png;base64,{zh}"/></div>')
+            f'<img class="edition-en" lang="en" alt="figure" src="data:image/png;base64,{b64(en)}"/>'
+            f'<img class="edition-zh" lang="zh-CN" alt="图" src="data:image/png;base64,{b64(zh or en)}"/></div>')
 
 
-def _zh_png(fig):
-    undo, _ = translate_figure(fig)
-    try:
-        return base64.b64decode(_png(fig))
-    finally:
-        _restore(undo)
+def _zh_png(fig) -> bytes:
+    with in_chinese(fig):
+        return _png(fig)
 
 
 class _TranslatingStream:

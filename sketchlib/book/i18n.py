@@ -94,8 +94,6 @@ def needs_translation(block: str) -> bool:
         if name in _VERBATIM_DIRECTIVES:
             return False
         return True
-    if s.startswith("$$") and s.endswith("$$") and not re.search(r"[A-Za-z]{2,}", _strip_verbatim(s)):
-        return False
     if re.fullmatch(r"\(\S+\)=", s):
         return False
     if re.fullmatch(r"(<!--.*?-->\s*)+", s, flags=re.S):
@@ -124,10 +122,12 @@ _KEEP = [
 def structure_errors(en: str, zh: str) -> list[str]:
     """What the translation ``zh`` changed that it must keep: code, math, links, labels, directives,
     HTML tags and heading levels of ``en``, as multisets (prose may reorder them)."""
+    def kept(pattern, text):  # a line wrapped inside (inline math, say) counts as one space
+        return Counter(re.sub(r"\s+", " ", x) for x in pattern.findall(text))
+
     errors = []
     for name, pattern in _KEEP:
-        norm = lambda found: Counter(re.sub(r"\s+", " ", x) for x in found)  # noqa: E731 - a wrapped line is one space
-        a, b = norm(pattern.findall(en)), norm(pattern.findall(zh))
+        a, b = kept(pattern, en), kept(pattern, zh)
         if a != b:
             lost, added = sorted((a - b).elements()), sorted((b - a).elements())
             errors.append(f"{name}: " + ", ".join(
@@ -185,14 +185,18 @@ def read_catalog(path: Path) -> list[Entry]:
     return entries
 
 
-def write_catalog(path: Path, page: str, entries: list[Entry]) -> None:
-    from sketchlib.data.fileio import atomic_write as atomic_write_text
+def write_catalog(path: Path, header: str, entries: list[Entry]) -> None:
+    """Write ``header`` (kept as it is: a comment saying what the file holds), then the entries."""
+    from sketchlib.data.fileio import atomic_write
 
-    parts = [_HEADER.format(page=page)]
-    for e in entries:
-        parts.append("@@ en\n" + e.en + "\n" + (f"@@ was\n{e.was}\n" if e.was is not None else "")
-                     + "@@ zh\n" + (e.zh + "\n" if e.zh else "") + "@@ end\n")
-    atomic_write_text(path, "\n".join(parts))
+    atomic_write(path, header + "\n".join(
+        "@@ en\n" + e.en + "\n" + (f"@@ was\n{e.was}\n" if e.was is not None else "")
+        + "@@ zh\n" + (e.zh + "\n" if e.zh else "") + "@@ end\n" for e in entries))
+
+
+def current_table(path: Path) -> dict[str, str]:
+    """English -> Chinese for the current entries of one file (none if the file is missing)."""
+    return {e.en: e.zh for e in read_catalog(path) if e.state == "current"} if path.exists() else {}
 
 
 # ----------------------------------------------------------------------------- pages
@@ -243,7 +247,8 @@ def update(page: Path) -> dict[str, int]:
     old = read_catalog(path) if path.exists() else []
     by_en = {e.en: e for e in old}
     need = needed_blocks(page)
-    orphans = [e for e in old if e.en not in set(need)]
+    needed = set(need)
+    orphans = [e for e in old if e.en not in needed]
     out = []
     for b in need:
         if b in by_en:
@@ -260,7 +265,7 @@ def update(page: Path) -> dict[str, int]:
         else:
             out.append(Entry(en=b))
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_catalog(path, page.relative_to(ROOT).as_posix(), out)
+    write_catalog(path, _HEADER.format(page=page.relative_to(ROOT).as_posix()) + "\n", out)
     return dict(Counter(e.state for e in out))
 
 
@@ -283,7 +288,8 @@ def problems(page: Path) -> list[str]:
             out.append(f"{rel}: {e.state} translation: {first!r}")
         else:
             out += [f"{rel}: {first!r}: {err}" for err in structure_errors(e.en, e.zh)]
-    unused = [e.en for e in entries if e.en not in set(need)]
+    needed = set(need)
+    unused = [e.en for e in entries if e.en not in needed]
     out += [f"{rel}: translation of a paragraph the page no longer has: {u.splitlines()[0][:70]!r} (run update)"
             for u in unused]
     return out
@@ -295,10 +301,7 @@ def translate_markdown(text: str, table: dict[str, str]) -> str:
 
 
 def table_of(page: Path) -> dict[str, str]:
-    path = catalog_path(page)
-    if not path.exists():
-        return {}
-    return {e.en: e.zh for e in read_catalog(path) if e.state == "current"}
+    return current_table(catalog_path(page))
 
 
 _INCLUDE = re.compile(r"^(\s*(?:`{3,}|:{3,})\{(?:literalinclude|include|image|figure)\}\s+)(\.\./)", re.M)
@@ -327,8 +330,7 @@ def translated_page(page: Path) -> str:
 
 def site_strings() -> dict[str, str]:
     """Titles and captions of the Chinese site (``i18n/zh/_site.md``: English -> Chinese)."""
-    path = CATALOGS / "_site.md"
-    return {e.en: e.zh for e in read_catalog(path) if e.state == "current"} if path.exists() else {}
+    return current_table(CATALOGS / "_site.md")
 
 
 def edition_files() -> dict[Path, str]:
@@ -342,7 +344,7 @@ def edition_files() -> dict[Path, str]:
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
     for part in toc.get("parts", []):
         part["caption"] = site.get(part["caption"], part["caption"])
-    files[EDITION / "_toc.yml"] = (f"# Generated by `python -m sketchlib.book.i18n build` from ../_toc.yml: do not edit.\n"
+    files[EDITION / "_toc.yml"] = ("# Generated by `python -m sketchlib.book.i18n build` from ../_toc.yml: do not edit.\n"
                                    + yaml.safe_dump(toc, allow_unicode=True, sort_keys=False))
     cfg = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
     cfg["title"] = site.get(cfg["title"], cfg["title"])
@@ -358,20 +360,20 @@ def edition_files() -> dict[Path, str]:
     # the toggle of a hidden code cell (Sphinx translates the theme's own words, not MyST-NB's)
     sc["nb_code_prompt_show"], sc["nb_code_prompt_hide"] = "显示代码单元格", "隐藏代码单元格"
     sc["html_static_path"] = ["../" + p for p in sc["html_static_path"]]
-    files[EDITION / "_config.yml"] = (f"# Generated by `python -m sketchlib.book.i18n build` from ../_config.yml: do not edit.\n"
+    files[EDITION / "_config.yml"] = ("# Generated by `python -m sketchlib.book.i18n build` from ../_config.yml: do not edit.\n"
                                       + yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False))
     return files
 
 
 def build() -> list[Path]:
     """Write the ``zh/`` project; returns the files that changed."""
-    from sketchlib.data.fileio import atomic_write as atomic_write_text
+    from sketchlib.data.fileio import atomic_write
 
     changed = []
     for path, text in edition_files().items():
         if not path.exists() or path.read_text(encoding="utf-8") != text:
             path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(path, text)
+            atomic_write(path, text)
             changed.append(path)
     return changed
 
@@ -393,10 +395,7 @@ def add_strings(report: Path) -> int:
                 entries.append(Entry(en=key))
                 added += 1
     header = CATALOG.read_text(encoding="utf-8").split("@@ en", 1)[0] if CATALOG.exists() else ""
-    from sketchlib.data.fileio import atomic_write
-
-    atomic_write(CATALOG, header + "\n".join("@@ en\n" + e.en + "\n@@ zh\n" + (e.zh + "\n" if e.zh else "") + "@@ end\n"
-                                            for e in entries))
+    write_catalog(CATALOG, header, entries)
     return added
 
 
@@ -428,8 +427,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{page.relative_to(ROOT)}: {update(page)}")
         return 0
     if cmd == "status":
-        found = [p for page in _select(rest) for p in problems(page)]
-        for page in _select(rest):
+        chosen = _select(rest)
+        found = [p for page in chosen for p in problems(page)]
+        for page in chosen:
             need = needed_blocks(page)
             words = sum(len(b.split()) for b in need)
             print(f"{page.relative_to(ROOT).as_posix():36s} {len(need):4d} paragraphs  {words:6d} English words")
